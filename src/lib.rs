@@ -1,0 +1,33 @@
+//! dane-survey measures DANE for SMTP (RFC 7672) across mail domains: which domains are
+//! protected, which providers host them, and where TLSA records no longer match.
+//!
+//! # A map of the crate
+//!
+//! The survey is a pipeline; each stage is a module:
+//!
+//! * [`names`] — domain names as the survey accepts them (normalisation, MX target
+//!   validity, the provider of an MX host via the public suffix list).
+//! * [`dns`] — **collects** DNS facts: DO-bit queries to a trusted validating resolver, each
+//!   answer classified secure / insecure / failed (with its Extended DNS Error), and the
+//!   resolver self-check that refuses a resolver which does not validate.
+//! * [`smtp`] — **collects** TLS facts: the bounded STARTTLS probe that records banner, EHLO,
+//!   TLS version, cipher and the presented chain, without judging it.
+//! * [`dane`] — **validates**, purely: TLSA usability, digest agility, DANE-EE and DANE-TA
+//!   matching, name checks (RFC 6698, 7671, 7672). No I/O, so it is tested exhaustively.
+//! * [`verdict`] — the versioned verdict taxonomy and the pure aggregation from addresses to
+//!   hosts to domains.
+//! * [`survey`] — **orchestrates** the decision procedure over the stages above (one domain
+//!   for `check`; the crawl reuses the same steps).
+//! * [`report`] — **outputs** for people: the `check` report.
+//! * [`lab`] — the offline mini-internet (nsd, unbound, Postfix on 127.x) with ground truth.
+//! * [`operations`] — the command line; `main.rs` is a thin front-end over it.
+
+pub mod dane;
+pub mod dns;
+pub mod lab;
+pub mod names;
+pub mod operations;
+pub mod report;
+pub mod smtp;
+pub mod survey;
+pub mod verdict;

@@ -1,0 +1,226 @@
+//! The command line: every operation the `dane-survey` binary offers, and how each is run.
+//!
+//! `main.rs` only calls [`main`]; everything a user can type is defined here with its `--help`
+//! text, so the help output is the reference documentation of the tool.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use hickory_proto::rr::Name;
+
+use crate::dns::{selfcheck, Resolver, ResolverConfig};
+use crate::names::normalize_domain;
+use crate::smtp::ProbeConfig;
+use crate::survey::{check_domain, CheckContext};
+use crate::{lab, report};
+
+/// Measures DANE for SMTP (RFC 7672): which mail domains are protected, who hosts them,
+/// and where TLSA records no longer match.
+#[derive(Debug, Parser)]
+#[command(name = "dane-survey", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole RFC 7672 decision procedure for one domain and print the evidence:
+    /// MX RRset, primary MX hosts, addresses, TLSA, a STARTTLS probe of every address, and
+    /// the DANE-EE/DANE-TA match.
+    Check(CheckArgs),
+    /// Run the offline lab: a signed DNS hierarchy (nsd), a validating resolver (unbound) and
+    /// SMTP servers with STARTTLS (Postfix) on 127.x addresses, with known expected verdicts.
+    Lab {
+        #[command(subcommand)]
+        action: LabAction,
+        /// Lab directory (generated files, logs, pids) [env: DANE_SURVEY_LAB_DIR]
+        #[arg(long, global = true)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LabAction {
+    /// Generate certificates and zones, sign them, start the servers; wait until the resolver
+    /// validates the private root. Does nothing if a healthy lab already runs.
+    Up,
+    /// Stop exactly the processes `up` started.
+    Down,
+    /// Show the lab's processes and whether its resolver validates (exit 1 if not healthy).
+    Status,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The mail domain to check (U-labels are converted to A-labels).
+    domain: String,
+    /// Validating resolver, ADDR or ADDR:PORT; must be on loopback unless --trust-resolver.
+    #[arg(long, default_value = "127.0.0.1")]
+    resolver: String,
+    /// Accept the AD bit from a resolver that is not on loopback (only over a trusted path).
+    #[arg(long)]
+    trust_resolver: bool,
+    /// Probe MX hosts on loopback addresses (for the lab; other special-purpose addresses
+    /// are never probed).
+    #[arg(long)]
+    allow_loopback: bool,
+    /// Use the lab: its resolver, --allow-loopback, and its self-check names.
+    #[arg(long)]
+    lab: bool,
+    /// Judge certificate validity at this time (RFC 3339) instead of now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Name sent in EHLO, so server operators can tell who probed them.
+    #[arg(long, default_value = "dane-survey.invalid")]
+    ehlo: String,
+    /// A signed name that must come back with the AD bit (resolver self-check).
+    #[arg(long, default_value = ".")]
+    selfcheck_signed: String,
+    /// A deliberately broken name that must come back SERVFAIL (resolver self-check).
+    #[arg(long, default_value = "dnssec-failed.org")]
+    selfcheck_bogus: String,
+    /// Per-stage SMTP timeout in seconds.
+    #[arg(long, default_value_t = 20)]
+    smtp_timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses the command line and runs the operation; the binary's whole `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Check(args) => check(args).await,
+        Command::Lab { action, dir } => {
+            let dir = dir.unwrap_or_else(lab::default_dir);
+            lab_op(action, &dir).await
+        }
+    }
+}
+
+fn parse_name(what: &str, s: &str) -> Result<Name> {
+    if s.trim() == "." {
+        return Ok(Name::root());
+    }
+    normalize_domain(s).with_context(|| format!("bad {what}"))
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode> {
+    let domain = normalize_domain(&args.domain)?;
+    let at = match &args.at {
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| anyhow!("bad --at {t:?}: {e} (expected e.g. 2026-11-28T00:00:00Z)"))?
+            .unix_timestamp(),
+        None => time::OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    let (server, signed, bogus, allow_loopback) = if args.lab {
+        let (s, b) = lab::selfcheck_names();
+        (lab::resolver_addr(), s, b, true)
+    } else {
+        (
+            ResolverConfig::parse_server(&args.resolver).map_err(|e| anyhow!(e))?,
+            parse_name("--selfcheck-signed", &args.selfcheck_signed)?,
+            parse_name("--selfcheck-bogus", &args.selfcheck_bogus)?,
+            args.allow_loopback,
+        )
+    };
+    let mut cfg = ResolverConfig::new(vec![server]);
+    cfg.trust_remote = args.trust_resolver;
+    let resolver = Resolver::new(cfg).map_err(|e| anyhow!(e))?;
+    selfcheck(&resolver, &signed, &bogus).await?;
+    let probe = ProbeConfig {
+        ehlo_name: args.ehlo.clone(),
+        stage_timeout: Duration::from_secs(args.smtp_timeout),
+        ..ProbeConfig::default()
+    };
+    let ctx = CheckContext {
+        resolver,
+        probe,
+        at,
+        allow_loopback,
+        smtp_port: 25,
+    };
+    let report = check_domain(&ctx, &domain).await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report::check_text(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn lab_op(action: LabAction, dir: &std::path::Path) -> Result<ExitCode> {
+    match action {
+        LabAction::Up => {
+            let started = std::time::Instant::now();
+            if lab::up(dir).await? {
+                println!(
+                    "lab up in {:.1} s: resolver {} validates the private root; files in {}",
+                    started.elapsed().as_secs_f64(),
+                    lab::resolver_addr(),
+                    dir.display()
+                );
+            } else {
+                println!("lab already up (resolver {})", lab::resolver_addr());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabAction::Down => {
+            let stopped = lab::down(dir)?;
+            if stopped.is_empty() {
+                println!("lab was not running");
+            } else {
+                println!("lab down: stopped {}", stopped.join(", "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabAction::Status => {
+            let st = lab::status(dir).await?;
+            for (p, up) in &st.processes {
+                println!(
+                    "{:<10} pid {:<8} {}",
+                    p.name,
+                    p.pid,
+                    if *up { "running" } else { "NOT RUNNING" }
+                );
+            }
+            match &st.resolver {
+                Ok(()) => println!(
+                    "resolver   {} validates the private root",
+                    lab::resolver_addr()
+                ),
+                Err(e) => println!("resolver   {}: {e}", lab::resolver_addr()),
+            }
+            Ok(if st.healthy() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Human-readable renderings of the survey's results.
+//!
+//! The JSON and (later) Parquet outputs are for machines; these texts are for the operator at
+//! a terminal who wants to know, in one screen, what a sender would do and why.
+
+use std::fmt::Write as _;
+
+use crate::survey::DomainReport;
+
+/// The `check` report: the domain verdict first, then the evidence host by host.
+pub fn check_text(r: &DomainReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "{}: {}", r.domain, r.verdict);
+    let _ = writeln!(o, "  reason: {}", r.reason);
+    if let Some(all) = r.all_hosts_verdict {
+        if all != r.verdict {
+            let _ = writeln!(o, "  all MX hosts: {all}");
+        }
+    }
+    let _ = writeln!(o, "  MX lookup: {}", r.mx.lookup);
+    for (pref, host) in &r.mx.records {
+        let _ = writeln!(o, "    MX {pref} {host}");
+    }
+    if let Some(p) = &r.provider {
+        let _ = writeln!(o, "  provider: {p}");
+    }
+    for h in &r.hosts {
+        let _ = writeln!(
+            o,
+            "  host {} (preference {}{}): {}",
+            h.name,
+            h.preference,
+            if h.primary { ", primary" } else { "" },
+            h.verdict
+        );
+        let _ = writeln!(o, "    reason: {}", h.reason);
+        let _ = writeln!(o, "    addresses: {}", h.address_lookup);
+        if let Some(c) = &h.canonical {
+            let _ = writeln!(o, "    canonical name: {c}");
+        }
+        for (q, res) in &h.tlsa_lookups {
+            let _ = writeln!(o, "    TLSA {q}: {res}");
+        }
+        if let Some(b) = &h.tlsa_base_domain {
+            let _ = writeln!(o, "    TLSA base domain: {b}");
+        }
+        for t in &h.usable {
+            let _ = writeln!(o, "      usable   {t}");
+        }
+        for (t, why) in &h.unusable {
+            let _ = writeln!(o, "      unusable {t} ({why})");
+        }
+        for a in &h.probes {
+            let _ = writeln!(o, "    {}: {} — {}", a.address, a.verdict, a.reason);
+            if let Some(p) = &a.probe {
+                if let Some(b) = &p.banner {
+                    let _ = writeln!(o, "      banner: {b}");
+                }
+                if let (Some(v), Some(c)) = (&p.tls_version, &p.cipher) {
+                    let _ = writeln!(o, "      TLS: {v} {c}, {} certificate(s)", p.chain.len());
+                }
+            }
+            if let Some(m) = &a.matched {
+                let _ = writeln!(o, "      matched: {m}");
+            }
+            if let Some(l) = &a.leaf_3_1_1 {
+                let _ = writeln!(o, "      leaf as 3 1 1: {l}");
+            }
+        }
+    }
+    o
+}

@@ -1,0 +1,326 @@
+//! End to end against the lab: `lab up`, `check` for every ground-truth domain, an independent
+//! oracle (dig + `openssl s_client -dane_tlsa_rrdata`) for the DANE cases, the bad-input
+//! errors, and `lab down`.
+//!
+//! The lab uses fixed 127.x addresses, so everything that needs it runs inside one test,
+//! under a lock file that makes a second test process wait instead of fighting for the ports.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dane-survey");
+const RESOLVER: &str = "127.53.0.53";
+
+fn dane_survey(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run dane-survey")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Holds the lab for the test; takes it down on drop (also on panic) if this test started it.
+struct Lab {
+    started_here: bool,
+    _lock: File,
+}
+
+impl Lab {
+    fn up() -> Lab {
+        let lock = File::create(std::env::temp_dir().join("dane-survey-lab.lock")).unwrap();
+        // SAFETY: flock on a file descriptor we own.
+        assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let out = dane_survey(&["lab", "up"]);
+        assert!(
+            out.status.success(),
+            "lab up failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let started_here = !text(&out.stdout).contains("already up");
+        // Idempotent: a second `up` finds it healthy and starts nothing.
+        let again = dane_survey(&["lab", "up"]);
+        assert!(again.status.success());
+        assert!(
+            text(&again.stdout).contains("already up"),
+            "{}",
+            text(&again.stdout)
+        );
+        Lab {
+            started_here,
+            _lock: lock,
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if self.started_here {
+            let out = dane_survey(&["lab", "down"]);
+            assert!(out.status.success(), "lab down: {}", text(&out.stderr));
+            let st = dane_survey(&["lab", "status"]);
+            assert!(!st.status.success(), "lab still healthy after down");
+        }
+    }
+}
+
+struct Truth {
+    domain: String,
+    verdict: String,
+    all_hosts: String,
+    provider: String,
+}
+
+fn ground_truth() -> Vec<Truth> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/ground-truth.tsv");
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert!(f.len() >= 4, "bad ground-truth line {l:?}");
+            Truth {
+                domain: f[0].into(),
+                verdict: f[1].into(),
+                all_hosts: f[2].into(),
+                provider: f[3].into(),
+            }
+        })
+        .collect()
+}
+
+fn check_json(domain: &str) -> Value {
+    let out = dane_survey(&["check", "--lab", "--json", domain]);
+    assert!(
+        out.status.success(),
+        "check {domain}: {}",
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn dig(args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{RESOLVER}"))
+        .args(["+dnssec", "+noall", "+answer", "+comments"])
+        .args(args)
+        .output()
+        .expect("dig (Debian package dnsutils) must be installed");
+    text(&out.stdout)
+}
+
+/// The oracle's view of one DANE host, from dig alone: (TLSA base domain, TLSA rdata, addresses).
+fn oracle_host(host: &str) -> (String, Vec<String>, Vec<String>) {
+    let cname = dig(&["+short", host, "CNAME"]);
+    let base = cname
+        .lines()
+        .next()
+        .map(|t| t.trim_end_matches('.').to_string())
+        .filter(|t| !t.is_empty());
+    let base = base.unwrap_or_else(|| host.to_string());
+    let tlsa_out = dig(&[&format!("_25._tcp.{base}"), "TLSA"]);
+    assert!(
+        tlsa_out.contains("flags: qr rd ra ad"),
+        "TLSA for {base} not AD: {tlsa_out}"
+    );
+    // dig aligns columns with tabs or spaces depending on the owner's length: split on both.
+    let tlsa: Vec<String> = tlsa_out
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() >= 8 && w[3] == "TLSA")
+        .map(|w| format!("{} {} {} {}", w[4], w[5], w[6], w[7..].concat()))
+        .collect();
+    let mut addrs = Vec::new();
+    for t in ["A", "AAAA"] {
+        for l in dig(&["+short", host, t]).lines() {
+            if l.parse::<std::net::IpAddr>().is_ok() {
+                addrs.push(l.to_string());
+            }
+        }
+    }
+    (base, tlsa, addrs)
+}
+
+/// OpenSSL's DANE verdict for one address: Some(true) verified, Some(false) failed.
+fn openssl_dane(addr: &str, base: &str, tlsa: &[String]) -> (bool, String) {
+    let target = if addr.contains(':') {
+        format!("[{addr}]:25")
+    } else {
+        format!("{addr}:25")
+    };
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-starttls",
+        "smtp",
+        "-connect",
+        &target,
+        "-servername",
+        base,
+    ])
+    .args([
+        "-dane_tlsa_domain",
+        base,
+        "-dane_ee_no_namechecks",
+        "-verify_return_error",
+    ]);
+    for t in tlsa {
+        cmd.args(["-dane_tlsa_rrdata", t]);
+    }
+    let out = cmd.stdin(Stdio::null()).output().expect("openssl");
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let ok = all.contains("Verification: OK") && all.contains("Verify return code: 0 (ok)");
+    (ok, all)
+}
+
+#[test]
+fn lab_end_to_end() {
+    let lab = Lab::up();
+    let truth = ground_truth();
+    assert!(truth.len() >= 30, "ground truth too small");
+
+    // 1. `check` agrees with the ground truth for every lab domain.
+    let mut failures = Vec::new();
+    let mut reports = Vec::new();
+    for t in &truth {
+        let r = check_json(&t.domain);
+        let got = (
+            r["verdict"].as_str().unwrap_or("?").to_string(),
+            r["all_hosts_verdict"].as_str().unwrap_or("-").to_string(),
+            r["provider"].as_str().unwrap_or("-").to_string(),
+        );
+        let want = (t.verdict.clone(), t.all_hosts.clone(), t.provider.clone());
+        if got != want {
+            failures.push(format!("{}: want {want:?}, got {got:?}", t.domain));
+        }
+        reports.push((t, r));
+    }
+    assert!(
+        failures.is_empty(),
+        "disagreements with the ground truth:\n{}",
+        failures.join("\n")
+    );
+
+    // Every ground-truth domain exists in the lab's zones and vice versa (no silent drift).
+    let truth_set: BTreeSet<&str> = truth.iter().map(|t| t.domain.as_str()).collect();
+    for (t, r) in &reports {
+        if t.verdict != "nxdomain" {
+            assert_ne!(
+                r["verdict"], "nxdomain",
+                "{} missing from the lab",
+                t.domain
+            );
+        }
+    }
+    assert!(truth_set.contains("doesnotexist.test"));
+
+    // 2. The lab is right: OpenSSL, fed only what dig says, agrees on every DANE host.
+    let mut checked = 0;
+    for (t, r) in &reports {
+        let expect_pass = t.verdict == "dane_valid";
+        let expect_fail = matches!(t.domain.as_str(), "mismatch.test" | "ta-wrongname.test");
+        if !expect_pass && !expect_fail {
+            continue;
+        }
+        for h in r["hosts"].as_array().unwrap() {
+            if !(h["primary"].as_bool().unwrap() && h["tlsa_base_domain"].is_string()) {
+                continue;
+            }
+            let host = h["name"].as_str().unwrap();
+            let (base, tlsa, addrs) = oracle_host(host);
+            assert_eq!(
+                base,
+                h["tlsa_base_domain"].as_str().unwrap(),
+                "base domain of {host}"
+            );
+            assert!(!addrs.is_empty(), "no address for {host}");
+            // With -dane_ee_no_namechecks OpenSSL still checks names for DANE-TA, as RFC 7672 does.
+            for a in &addrs {
+                let (ok, log) = openssl_dane(a, &base, &tlsa);
+                assert_eq!(
+                    ok, expect_pass,
+                    "openssl on {} {a} ({base}, {tlsa:?}):\n{log}",
+                    t.domain
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "oracle checked only {checked} addresses");
+
+    // 3. Bad input gets a clear error.
+    let out = dane_survey(&["check", "--resolver", "127.53.9.9", "ee311.test"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not answer"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // nsd at the root is authoritative and does not validate: no AD bit → refused.
+    let out = dane_survey(&["check", "--resolver", "127.53.0.1", "ee311.test"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not validate DNSSEC"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A validating resolver that answers the bogus self-check name is not validating either:
+    // using a name that is fine instead of the bogus one must be rejected.
+    let out = dane_survey(&[
+        "check",
+        "--resolver",
+        RESOLVER,
+        "--selfcheck-bogus",
+        "ee311.test",
+        "ee311.test",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("instead of SERVFAIL"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    for bad in ["exa mple..com", "192.0.2.1", "", &"a".repeat(64)] {
+        let out = dane_survey(&["check", "--lab", bad]);
+        assert!(!out.status.success(), "accepted {bad:?}");
+        assert!(
+            text(&out.stderr).starts_with("error: "),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+
+    // Loopback MX addresses are not probed without --allow-loopback.
+    let out = dane_survey(&[
+        "check",
+        "--json",
+        "--resolver",
+        RESOLVER,
+        "--selfcheck-bogus",
+        "bogus.test",
+        "ee311.test",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let probe = &r["hosts"][0]["probes"][0];
+    assert_eq!(probe["verdict"], "skipped", "{probe}");
+    assert!(
+        probe["probe"].is_null(),
+        "a loopback address was probed: {probe}"
+    );
+
+    drop(lab);
+}
