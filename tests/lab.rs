@@ -258,6 +258,29 @@ fn lab_end_to_end() {
     }
     assert!(checked >= 15, "oracle checked only {checked} addresses");
 
+    // 2b. The time is an input: far in the future the DANE-TA chain has expired (a DANE-TA
+    // failure), while DANE-EE ignores expiry (RFC 7672 §3.1.1).
+    for (domain, verdict, address) in [
+        ("ta211.test", "dane_failing", "cert_expired"),
+        ("ee311.test", "dane_valid", "pass"),
+    ] {
+        let out = dane_survey(&[
+            "check",
+            "--lab",
+            "--json",
+            "--at",
+            "2099-01-01T00:00:00Z",
+            domain,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["verdict"], verdict, "{domain} in 2099");
+        assert_eq!(
+            r["hosts"][0]["probes"][0]["verdict"], address,
+            "{domain} in 2099"
+        );
+    }
+
     // 3. Bad input gets a clear error.
     let out = dane_survey(&["check", "--resolver", "127.53.9.9", "ee311.test"]);
     assert!(!out.status.success());

@@ -131,19 +131,14 @@ impl Resolver {
     ) -> Result<Response, DnsFailure> {
         let id: u16 = rand::random();
         let wire = build_query(id, name, rtype)?;
-        let msg = timeout(
-            self.config.timeout,
-            udp_exchange(server, &wire, id, name, rtype),
-        )
-        .await
-        .map_err(|_| DnsFailure::Timeout)??;
-        let msg = if msg.metadata.truncation {
-            timeout(
-                self.config.timeout,
-                tcp_exchange(server, &wire, id, name, rtype),
-            )
+        let asked = Asked { id, name, rtype };
+        let msg = timeout(self.config.timeout, udp_exchange(server, &wire, &asked))
             .await
-            .map_err(|_| DnsFailure::Timeout)??
+            .map_err(|_| DnsFailure::Timeout)??;
+        let msg = if msg.metadata.truncation {
+            timeout(self.config.timeout, tcp_exchange(server, &wire, &asked))
+                .await
+                .map_err(|_| DnsFailure::Timeout)??
         } else {
             msg
         };
@@ -166,22 +161,29 @@ fn build_query(id: u16, name: &Name, rtype: RecordType) -> Result<Vec<u8>, DnsFa
         .map_err(|e| DnsFailure::Malformed(format!("cannot encode query: {e}")))
 }
 
-/// Whether `msg` is the answer to our question: a response with our id and exactly our
-/// question (names compared case-insensitively, RFC 4343).
-fn answers(msg: &Message, id: u16, name: &Name, rtype: RecordType) -> bool {
-    msg.metadata.id == id
-        && msg.metadata.message_type == MessageType::Response
-        && msg.queries.len() == 1
-        && msg.queries[0].query_type() == rtype
-        && msg.queries[0].name() == name // hickory compares names case-insensitively
+/// One outstanding question: what an answer must echo to be accepted.
+struct Asked<'a> {
+    id: u16,
+    name: &'a Name,
+    rtype: RecordType,
+}
+
+impl Asked<'_> {
+    /// Whether `msg` answers this question: a response with our id and exactly our question
+    /// (names compared case-insensitively, RFC 4343 — hickory's `Name` equality does that).
+    fn answered_by(&self, msg: &Message) -> bool {
+        msg.metadata.id == self.id
+            && msg.metadata.message_type == MessageType::Response
+            && msg.queries.len() == 1
+            && msg.queries[0].query_type() == self.rtype
+            && msg.queries[0].name() == self.name
+    }
 }
 
 async fn udp_exchange(
     server: SocketAddr,
     wire: &[u8],
-    id: u16,
-    name: &Name,
-    rtype: RecordType,
+    asked: &Asked<'_>,
 ) -> Result<Message, DnsFailure> {
     let bind: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0".parse().expect("literal")
@@ -199,7 +201,7 @@ async fn udp_exchange(
         let Ok(msg) = Message::from_vec(&buf[..n]) else {
             continue; // garbage: keep waiting for the real answer until the timeout
         };
-        if answers(&msg, id, name, rtype) {
+        if asked.answered_by(&msg) {
             return Ok(msg);
         }
     }
@@ -208,9 +210,7 @@ async fn udp_exchange(
 async fn tcp_exchange(
     server: SocketAddr,
     wire: &[u8],
-    id: u16,
-    name: &Name,
-    rtype: RecordType,
+    asked: &Asked<'_>,
 ) -> Result<Message, DnsFailure> {
     let started = Instant::now();
     let mut stream = TcpStream::connect(server).await.map_err(net)?;
@@ -228,7 +228,7 @@ async fn tcp_exchange(
     stream.read_exact(&mut buf).await.map_err(net)?;
     let msg = Message::from_vec(&buf)
         .map_err(|e| DnsFailure::Malformed(format!("undecodable TCP answer from {server}: {e}")))?;
-    if !answers(&msg, id, name, rtype) {
+    if !asked.answered_by(&msg) {
         return Err(DnsFailure::Malformed(format!(
             "TCP answer from {server} after {:?} does not match the question",
             started.elapsed()

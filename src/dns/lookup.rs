@@ -431,23 +431,36 @@ mod tests {
                 Record::from_rdata(n("b.example."), 60, RData::CNAME(CNAME(q.clone()))),
             ],
         );
-        assert!(matches!(classify(&m, &q, RecordType::A, a), Lookup::Failed(DnsFailure::Malformed(_))));
+        assert!(matches!(
+            classify(&m, &q, RecordType::A, a),
+            Lookup::Failed(DnsFailure::Malformed(_))
+        ));
     }
 
     #[test]
     fn denials_and_failures() {
         let q = n("x.example.");
         let nx = answer(ResponseCode::NXDomain, true, vec![]);
-        assert!(matches!(classify(&nx, &q, RecordType::A, a), Lookup::NxDomain(d) if d.security == Security::Secure));
+        assert!(
+            matches!(classify(&nx, &q, RecordType::A, a), Lookup::NxDomain(d) if d.security == Security::Secure)
+        );
         let nodata = answer(ResponseCode::NoError, false, vec![]);
-        assert!(matches!(classify(&nodata, &q, RecordType::A, a), Lookup::NoData(d) if d.security == Security::Insecure));
+        assert!(
+            matches!(classify(&nodata, &q, RecordType::A, a), Lookup::NoData(d) if d.security == Security::Insecure)
+        );
         let refused = answer(ResponseCode::Refused, false, vec![]);
-        assert_eq!(classify(&refused, &q, RecordType::A, a), Lookup::Failed(DnsFailure::Refused));
+        assert_eq!(
+            classify(&refused, &q, RecordType::A, a),
+            Lookup::Failed(DnsFailure::Refused)
+        );
         let mut servfail = answer(ResponseCode::ServFail, false, vec![]);
         let mut edns = Edns::new();
-        edns.options_mut().insert(EdnsOption::Unknown(15, b"\x00\x07sig expired".to_vec()));
+        edns.options_mut()
+            .insert(EdnsOption::Unknown(15, b"\x00\x07sig expired".to_vec()));
         servfail.set_edns(edns);
-        let Lookup::Failed(DnsFailure::ServFail { ede: Some(e) }) = classify(&servfail, &q, RecordType::A, a) else {
+        let Lookup::Failed(DnsFailure::ServFail { ede: Some(e) }) =
+            classify(&servfail, &q, RecordType::A, a)
+        else {
             panic!("expected SERVFAIL with EDE");
         };
         assert_eq!(e.code, 7);

@@ -181,6 +181,22 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
+    /// A result for `address` before anything happened (nothing connected yet).
+    pub fn new(address: SocketAddr) -> Self {
+        ProbeResult {
+            address,
+            stage_reached: Stage::Connect,
+            banner: None,
+            ehlo_extensions: Vec::new(),
+            starttls_offered: false,
+            tls_version: None,
+            cipher: None,
+            chain: Vec::new(),
+            error: None,
+            elapsed_ms: 0,
+        }
+    }
+
     /// True if the host is effectively not an SMTP server we can talk to:
     /// any failure to connect (refused, timeout, unreachable), or at the
     /// banner a timeout, a 4xx/5xx greeting, or the connection being
@@ -236,18 +252,7 @@ pub async fn probe(address: SocketAddr, sni: &str, config: &ProbeConfig) -> Prob
         config,
         in_progress: Stage::Connect,
         verifier: None,
-        result: ProbeResult {
-            address,
-            stage_reached: Stage::Connect,
-            banner: None,
-            ehlo_extensions: Vec::new(),
-            starttls_offered: false,
-            tls_version: None,
-            cipher: None,
-            chain: Vec::new(),
-            error: None,
-            elapsed_ms: 0,
-        },
+        result: ProbeResult::new(address),
     };
     let outcome = timeout(config.session_timeout, session.run(sni)).await;
     let error = match outcome {
@@ -668,18 +673,7 @@ mod tests {
 
     #[test]
     fn unreachable_classification() {
-        let mut r = ProbeResult {
-            address: "192.0.2.1:25".parse().unwrap(),
-            stage_reached: Stage::Connect,
-            banner: None,
-            ehlo_extensions: Vec::new(),
-            starttls_offered: false,
-            tls_version: None,
-            cipher: None,
-            chain: Vec::new(),
-            error: None,
-            elapsed_ms: 0,
-        };
+        let mut r = ProbeResult::new("192.0.2.1:25".parse().unwrap());
         assert!(!r.is_unreachable());
         let err = |stage, kind| {
             Some(ProbeError {

@@ -18,6 +18,12 @@ use crate::verdict::{
 
 use super::policy::special_purpose;
 
+/// Most MX hosts checked per domain (Postfix tries 5 addresses per delivery; 32 hosts covers
+/// every sane MX RRset while bounding what a hostile one can make us do).
+pub const MAX_MX_HOSTS: usize = 32;
+/// Most addresses probed per MX host.
+pub const MAX_ADDRESSES_PER_HOST: usize = 16;
+
 /// Everything the procedure needs besides the domain: the resolver, the probe settings, the
 /// time the certificates are judged at, and the address policy.
 ///
@@ -270,12 +276,16 @@ async fn check_hosts(
         return report;
     }
 
-    let checks = hosts.iter().map(|(pref, name)| async move {
-        let mut h = check_host(ctx, domain, name).await;
-        h.preference = *pref;
-        h.primary = *pref == lowest;
-        h
-    });
+    // MX RRsets are peer input: check at most MAX_MX_HOSTS hosts (primary ones first).
+    let checks = hosts
+        .iter()
+        .take(MAX_MX_HOSTS)
+        .map(|(pref, name)| async move {
+            let mut h = check_host(ctx, domain, name).await;
+            h.preference = *pref;
+            h.primary = *pref == lowest;
+            h
+        });
     report.hosts = join_all(checks).await;
 
     let primary_verdicts: Vec<HostVerdict> = report
@@ -337,6 +347,10 @@ pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostR
             r.addresses.extend(d.records.iter().copied());
         }
     }
+    r.addresses.sort();
+    r.addresses.dedup();
+    // Address RRsets are peer input too: probe at most MAX_ADDRESSES_PER_HOST of them.
+    r.addresses.truncate(MAX_ADDRESSES_PER_HOST);
     let canonical = a
         .data()
         .filter(|d| !d.cname_chain.is_empty())
