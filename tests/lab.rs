@@ -183,6 +183,86 @@ fn openssl_dane(addr: &str, base: &str, tlsa: &[String]) -> (bool, String) {
     (ok, all)
 }
 
+/// What a lookup must come back as: (variant, security, CNAME links, EDE wanted).
+fn dns_security_states() {
+    use dane_survey::dns::{DnsFailure, Lookup, Resolver, ResolverConfig, Security};
+    use hickory_proto::rr::{Name, RecordType};
+    use Security::{Insecure as I, Secure as S};
+
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Data(Security, usize),
+        NoData(Security),
+        NxDomain(Security),
+        ServFail,
+    }
+    use Want::*;
+    let cases: &[(&str, RecordType, Want)] = &[
+        ("ee311.test.", RecordType::MX, Data(S, 0)),
+        ("nomx.test.", RecordType::MX, NoData(S)),
+        ("doesnotexist.test.", RecordType::MX, NxDomain(S)),
+        ("doesnotexist.example.", RecordType::MX, NxDomain(S)), // NSEC3 denial
+        ("unsigned.test.", RecordType::MX, Data(I, 0)),
+        ("unsigned-hoster.test.", RecordType::MX, NoData(I)),
+        ("bogus.test.", RecordType::MX, ServFail),
+        ("expired.example.", RecordType::MX, ServFail),
+        ("mx.ee311.test.", RecordType::A, Data(S, 0)),
+        ("mail.unsigned-hoster.test.", RecordType::A, Data(I, 0)),
+        ("nope.unsigned.test.", RecordType::A, NxDomain(I)),
+        ("bogus.test.", RecordType::A, ServFail),
+        ("mx.dualstack.test.", RecordType::AAAA, Data(S, 0)),
+        ("mx.ee311.test.", RecordType::AAAA, NoData(S)),
+        ("mx.ee301.example.", RecordType::AAAA, NoData(S)), // NSEC3 NODATA
+        ("mx.unsigned.test.", RecordType::AAAA, NoData(I)),
+        ("bogus.test.", RecordType::AAAA, ServFail),
+        ("expired.example.", RecordType::AAAA, ServFail),
+        ("_25._tcp.mx.ee311.test.", RecordType::TLSA, Data(S, 0)),
+        ("_25._tcp.mx.ee312.example.", RecordType::TLSA, Data(S, 0)),
+        ("_25._tcp.mx.notlsa.test.", RecordType::TLSA, NxDomain(S)),
+        ("_25._tcp.mx.unsigned.test.", RecordType::TLSA, Data(I, 0)),
+        ("_25._tcp.mx.tlsacname.test.", RecordType::TLSA, Data(S, 1)),
+        ("_25._tcp.mx.bogus.test.", RecordType::TLSA, ServFail),
+        ("mx.cnamehost.test.", RecordType::CNAME, Data(S, 0)),
+        ("mx.cnamehost.test.", RecordType::A, Data(S, 1)),
+        ("alias.unsigned.test.", RecordType::A, Data(I, 1)),
+        ("into-unsigned.notlsa.test.", RecordType::A, Data(I, 1)),
+        ("into-bogus.notlsa.test.", RecordType::A, ServFail),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let r = Resolver::new(ResolverConfig::new(vec![format!("{RESOLVER}:53")
+            .parse()
+            .unwrap()]))
+        .unwrap();
+        let mut wrong = Vec::new();
+        for (qname, rtype, want) in cases {
+            let l = r
+                .lookup(&Name::from_ascii(qname).unwrap(), *rtype, |d| {
+                    Some(d.clone())
+                })
+                .await;
+            let got = match &l {
+                Lookup::Data(d) => Data(d.security, d.cname_chain.len()),
+                Lookup::NoData(d) => NoData(d.security),
+                Lookup::NxDomain(d) => NxDomain(d.security),
+                Lookup::Failed(DnsFailure::ServFail { ede }) => {
+                    // unbound is configured with `ede: yes`: a DNSSEC failure says so.
+                    assert!(
+                        ede.as_ref().is_some_and(|e| e.is_dnssec_failure()),
+                        "{qname} {rtype}: SERVFAIL without a DNSSEC EDE: {ede:?}"
+                    );
+                    ServFail
+                }
+                Lookup::Failed(e) => panic!("{qname} {rtype}: {e}"),
+            };
+            if &got != want {
+                wrong.push(format!("{qname} {rtype}: want {want:?}, got {got:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "security states:\n{}", wrong.join("\n"));
+    });
+}
+
 #[test]
 fn lab_end_to_end() {
     let lab = Lab::up();
@@ -280,6 +360,9 @@ fn lab_end_to_end() {
             "{domain} in 2099"
         );
     }
+
+    // 2c. Every security state of every record type the survey uses, through the library.
+    dns_security_states();
 
     // 3. Bad input gets a clear error.
     let out = dane_survey(&["check", "--resolver", "127.53.9.9", "ee311.test"]);

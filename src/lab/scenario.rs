@@ -245,13 +245,15 @@ pub const ZONES: &[ZoneSpec] = &[
     ZoneSpec {
         origin: "notlsa.test.",
         signing: Signing::Nsec,
-        body: "@ MX 10 mx\nmx A 127.25.0.6\n",
+        // The CNAMEs make chains whose security is that of their weakest link.
+        body: "@ MX 10 mx\nmx A 127.25.0.6\ninto-unsigned CNAME mx.unsigned.test.\n\
+               into-bogus CNAME bogus.test.\n",
     },
     // --- Unsigned domain: its (correct) TLSA must be ignored.
     ZoneSpec {
         origin: "unsigned.test.",
         signing: Signing::Unsigned,
-        body: "@ MX 10 mx\nmx A 127.25.0.7\n_25._tcp.mx TLSA {tlsa 3 1 1 mx.unsigned.test}\n",
+        body: "@ MX 10 mx\nmx A 127.25.0.7\nalias CNAME mx\n_25._tcp.mx TLSA {tlsa 3 1 1 mx.unsigned.test}\n",
     },
     // --- Signed domain whose MX host lives in an unsigned zone (with TLSA that must be ignored).
     ZoneSpec {

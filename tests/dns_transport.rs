@@ -1,0 +1,369 @@
+//! The DNS transport against misbehaving servers on loopback: lost answers, forged answers
+//! (wrong id, wrong question, wrong source), truncation with TCP fallback and pipelining,
+//! 0x20 case echo, and a resolver that is not there.
+//!
+//! These servers only exercise the transport (ids, questions, framing, timing); DNSSEC
+//! correctness is tested against the real lab in `tests/lab.rs`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dane_survey::dns::{DnsFailure, Resolver, ResolverConfig};
+use hickory_proto::op::{Message, MessageType, OpCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// How the fake server treats each UDP query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Behaviour {
+    /// Answer at once.
+    Answer,
+    /// Drop the first `n` copies of each query, then answer.
+    DropFirst(usize),
+    /// Never answer.
+    Silent,
+    /// Send forgeries (wrong id, wrong question, wrong source) before the real answer.
+    Forge,
+    /// Answer with TC set (the real answer is on TCP).
+    Truncate,
+    /// Echo the question name in upper case (0x20).
+    UpperCase,
+}
+
+const REAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const FORGED: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 66);
+
+fn answer_to(query: &Message, addr: Ipv4Addr) -> Message {
+    let mut m = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.metadata.recursion_available = true;
+    m.metadata.authentic_data = true;
+    for q in &query.queries {
+        m.add_query(q.clone());
+        m.add_answer(Record::from_rdata(q.name().clone(), 60, RData::A(A(addr))));
+    }
+    m
+}
+
+struct Fake {
+    addr: SocketAddr,
+    udp_seen: Arc<AtomicUsize>,
+    tcp_connections: Arc<AtomicUsize>,
+}
+
+/// Starts the fake server on 127.0.0.1 (UDP and TCP on one port).
+async fn fake(behaviour: Behaviour) -> Fake {
+    let (udp, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
+            break (udp, tcp);
+        }
+    };
+    let addr = udp.local_addr().unwrap();
+    let udp_seen = Arc::new(AtomicUsize::new(0));
+    let tcp_connections = Arc::new(AtomicUsize::new(0));
+    let seen = udp_seen.clone();
+    tokio::spawn(async move {
+        let udp = Arc::new(udp);
+        let forger = Arc::new(UdpSocket::bind("127.0.0.2:0").await.unwrap());
+        let mut copies: std::collections::HashMap<String, usize> = Default::default();
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                return;
+            };
+            seen.fetch_add(1, Ordering::SeqCst);
+            let Ok(q) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let key = q.queries[0].name().to_string();
+            let count = copies.entry(key).or_default();
+            *count += 1;
+            match behaviour {
+                Behaviour::Answer => {}
+                Behaviour::Silent => continue,
+                Behaviour::DropFirst(k) if *count <= k => continue,
+                Behaviour::DropFirst(_) => {}
+                Behaviour::Truncate => {
+                    let mut m = answer_to(&q, FORGED);
+                    m.answers.clear();
+                    m.metadata.truncation = true;
+                    udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    continue;
+                }
+                Behaviour::UpperCase => {
+                    let mut m = answer_to(&q, REAL);
+                    let upper =
+                        Name::from_ascii(q.queries[0].name().to_ascii().to_uppercase()).unwrap();
+                    m.queries[0].set_name(upper);
+                    udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    continue;
+                }
+                Behaviour::Forge => {
+                    // Wrong id.
+                    let mut m = answer_to(&q, FORGED);
+                    m.metadata.id = q.metadata.id.wrapping_add(1);
+                    udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    // Right id, wrong question.
+                    let mut m = answer_to(&q, FORGED);
+                    m.queries[0].set_name(Name::from_ascii("evil.example.").unwrap());
+                    udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    // Right id and question, wrong source address.
+                    let m = answer_to(&q, FORGED);
+                    forger.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    // Not a response at all.
+                    udp.send_to(&buf[..n], peer).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            udp.send_to(&answer_to(&q, REAL).to_vec().unwrap(), peer)
+                .await
+                .unwrap();
+        }
+    });
+    let conns = tcp_connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = tcp.accept().await else {
+                return;
+            };
+            conns.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                // Read a few pipelined queries, then answer them in reverse order (RFC 7766
+                // allows out-of-order answers) to prove matching is by id and question.
+                let mut batch = Vec::new();
+                loop {
+                    let mut len = [0u8; 2];
+                    let read =
+                        tokio::time::timeout(Duration::from_millis(100), s.read_exact(&mut len))
+                            .await;
+                    match read {
+                        Ok(Ok(_)) => {
+                            let mut body = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                            if s.read_exact(&mut body).await.is_err() {
+                                return;
+                            }
+                            batch.push(Message::from_vec(&body).unwrap());
+                        }
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            for q in batch.drain(..).rev() {
+                                let a = answer_to(&q, REAL).to_vec().unwrap();
+                                let mut framed = (a.len() as u16).to_be_bytes().to_vec();
+                                framed.extend_from_slice(&a);
+                                if s.write_all(&framed).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Fake {
+        addr,
+        udp_seen,
+        tcp_connections,
+    }
+}
+
+fn config(server: SocketAddr) -> ResolverConfig {
+    let mut c = ResolverConfig::new(vec![server]);
+    c.timeout = Duration::from_millis(200);
+    c.max_timeout = Duration::from_millis(400);
+    c.retries = 2;
+    c
+}
+
+fn a_of(m: &Message) -> Vec<Ipv4Addr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn name(s: &str) -> Name {
+    Name::from_ascii(s).unwrap()
+}
+
+#[tokio::test]
+async fn lost_answers_are_retried() {
+    let f = fake(Behaviour::DropFirst(2)).await;
+    let r = Resolver::new(config(f.addr)).unwrap();
+    let resp = r
+        .query(&name("lost.example."), RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a_of(&resp.message), vec![REAL]);
+    let s = r.stats();
+    assert_eq!(
+        (s.sent, s.retries, s.timeouts, s.answered),
+        (3, 2, 2, 1),
+        "{s:?}"
+    );
+    assert_eq!(f.udp_seen.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn silence_becomes_a_timeout_after_the_retries() {
+    let f = fake(Behaviour::Silent).await;
+    let r = Resolver::new(config(f.addr)).unwrap();
+    let started = std::time::Instant::now();
+    let e = r
+        .query(&name("void.example."), RecordType::A)
+        .await
+        .unwrap_err();
+    assert_eq!(e, DnsFailure::Timeout);
+    // 200 ms + 400 ms + 400 ms (doubling, capped), not less: every try waited its turn.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    let s = r.stats();
+    assert_eq!((s.sent, s.timeouts, s.answered), (3, 3, 0), "{s:?}");
+}
+
+#[tokio::test]
+async fn forgeries_are_dropped_and_counted() {
+    let f = fake(Behaviour::Forge).await;
+    let r = Resolver::new(config(f.addr)).unwrap();
+    let resp = r
+        .query(&name("target.example."), RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a_of(&resp.message), vec![REAL], "a forgery was accepted");
+    let s = r.stats();
+    assert_eq!(s.dropped_unknown_id, 1, "{s:?}");
+    assert_eq!(s.dropped_wrong_question, 1, "{s:?}");
+    assert_eq!(
+        s.dropped_malformed, 1,
+        "the echoed query (QR=0) is not an answer: {s:?}"
+    );
+    assert_eq!(s.retries, 0, "{s:?}");
+    // The wrong-source forgery never reaches us: the socket is connected to the server.
+}
+
+#[tokio::test]
+async fn truncated_answers_are_asked_again_over_one_pipelined_tcp_connection() {
+    let f = fake(Behaviour::Truncate).await;
+    let r = Arc::new(Resolver::new(config(f.addr)).unwrap());
+    let jobs: Vec<_> = (0..20)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                r.query(&name(&format!("big{i}.example.")), RecordType::A)
+                    .await
+            })
+        })
+        .collect();
+    for j in jobs {
+        let resp = j.await.unwrap().unwrap();
+        assert_eq!(a_of(&resp.message), vec![REAL]);
+        assert!(!resp.message.metadata.truncation);
+    }
+    assert_eq!(r.stats().tcp_queries, 20);
+    assert_eq!(
+        f.tcp_connections.load(Ordering::SeqCst),
+        1,
+        "TCP connection not reused"
+    );
+}
+
+#[tokio::test]
+async fn question_case_echo_is_accepted() {
+    let f = fake(Behaviour::UpperCase).await;
+    let r = Resolver::new(config(f.addr)).unwrap();
+    let resp = r
+        .query(&name("MiXeD.example."), RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a_of(&resp.message), vec![REAL]);
+}
+
+#[tokio::test]
+async fn many_in_flight_share_few_sockets() {
+    let f = fake(Behaviour::Answer).await;
+    let mut c = config(f.addr);
+    c.udp_sockets = 2;
+    c.max_in_flight = 500;
+    let r = Arc::new(Resolver::new(c).unwrap());
+    let jobs: Vec<_> = (0..2000)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                r.query(&name(&format!("n{i}.example.")), RecordType::A)
+                    .await
+            })
+        })
+        .collect();
+    for j in jobs {
+        assert_eq!(a_of(&j.await.unwrap().unwrap().message), vec![REAL]);
+    }
+    assert_eq!(r.stats().answered, 2000);
+}
+
+#[tokio::test]
+async fn rate_limit_is_honoured() {
+    let f = fake(Behaviour::Answer).await;
+    let mut c = config(f.addr);
+    c.qps = std::num::NonZeroU32::new(20);
+    let r = Arc::new(Resolver::new(c).unwrap());
+    let started = std::time::Instant::now();
+    let jobs: Vec<_> = (0..40)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                r.query(&name(&format!("r{i}.example.")), RecordType::A)
+                    .await
+            })
+        })
+        .collect();
+    for j in jobs {
+        j.await.unwrap().unwrap();
+    }
+    // 40 queries at 20/s with a burst of 20: at least ~1 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn absent_resolver_fails_fast() {
+    // Bind and drop to find a port nobody listens on.
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = Resolver::new(config(SocketAddr::from(([127, 0, 0, 1], port)))).unwrap();
+    let started = std::time::Instant::now();
+    let e = r
+        .query(&name("x.example."), RecordType::A)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, DnsFailure::Network(_)), "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn untrusted_resolver_is_refused() {
+    let e = Resolver::new(ResolverConfig::new(vec!["192.0.2.53:53".parse().unwrap()])).unwrap_err();
+    assert!(e.contains("not on loopback"), "{e}");
+}
