@@ -34,6 +34,14 @@ enum Command {
     Check(CheckArgs),
     /// Run the offline lab: a signed DNS hierarchy (nsd), a validating resolver (unbound) and
     /// SMTP servers with STARTTLS (Postfix) on 127.x addresses, with known expected verdicts.
+    /// Benchmarks (numbers for the record, never pass/fail).
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+        /// Runtime worker threads (1 = a single-threaded runtime, like `dnsperf -T 1`).
+        #[arg(long, global = true, default_value_t = 1)]
+        threads: usize,
+    },
     Lab {
         #[command(subcommand)]
         action: LabAction,
@@ -41,6 +49,39 @@ enum Command {
         #[arg(long, global = true)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchTarget {
+    /// Push a dnsperf-style query file (`NAME TYPE` per line) through the DNS client and
+    /// report completed queries/s, CPU seconds per 100k queries and peak memory (JSON).
+    /// `scripts/bench-dns` runs it beside dnsperf against the same servers.
+    Dns(BenchDnsArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchDnsArgs {
+    /// The server to query, ADDR or ADDR:PORT (loopback; the benchmark trusts nothing).
+    #[arg(long)]
+    server: String,
+    /// The query file.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Queries to send in all (the file is cycled).
+    #[arg(long, default_value_t = 200_000)]
+    count: u64,
+    /// Most queries in flight (dnsperf's -q).
+    #[arg(long, default_value_t = 1000)]
+    in_flight: usize,
+    /// Retries per query (0, like dnsperf, so completed queries compare).
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
+    /// Per-try timeout in seconds.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
+    /// UDP sockets.
+    #[arg(long, default_value_t = 8)]
+    sockets: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +157,10 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check(args).await,
+        Command::Bench {
+            target: BenchTarget::Dns(args),
+            ..
+        } => bench_dns(args).await,
         Command::Lab { action, dir } => {
             let dir = dir.unwrap_or_else(lab::default_dir);
             lab_op(action, &dir).await
@@ -171,6 +216,25 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
     } else {
         print!("{}", report::check_text(&report));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn bench_dns(args: BenchDnsArgs) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.queries)
+        .with_context(|| format!("cannot read {}", args.queries.display()))?;
+    let queries = crate::dns::bench::read_queries(&text)
+        .with_context(|| format!("in {}", args.queries.display()))?;
+    let mut cfg = ResolverConfig::new(vec![
+        ResolverConfig::parse_server(&args.server).map_err(|e| anyhow!(e))?
+    ]);
+    cfg.max_in_flight = args.in_flight;
+    cfg.retries = args.retries;
+    cfg.timeout = Duration::from_secs(args.timeout);
+    cfg.max_timeout = cfg.timeout;
+    cfg.udp_sockets = args.sockets;
+    let resolver = std::sync::Arc::new(Resolver::new(cfg).map_err(|e| anyhow!(e))?);
+    let report = crate::dns::bench::run(resolver, &queries, args.count, args.in_flight).await;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
 }
 

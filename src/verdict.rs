@@ -158,6 +158,18 @@ pub fn host_from_addresses(addresses: &[AddressVerdict]) -> HostVerdict {
 /// success and adoption classes.
 pub fn domain_from_hosts(hosts: &[HostVerdict]) -> DomainVerdict {
     use HostVerdict as H;
+    // A host without any address accepts no connections: like an unreachable one it does not
+    // stand against the others, unless no host has an address at all.
+    let with_address: Vec<H> = hosts
+        .iter()
+        .copied()
+        .filter(|h| *h != H::HostNxdomain)
+        .collect();
+    let hosts: &[H] = if with_address.is_empty() {
+        hosts
+    } else {
+        &with_address
+    };
     let any = |v: H| hosts.contains(&v);
     let dane_hosts = hosts
         .iter()
@@ -239,6 +251,8 @@ mod tests {
         assert_eq!(domain_from_hosts(&[H::NoTlsa, H::InsecureHost]), D::NoTlsa);
         assert_eq!(domain_from_hosts(&[H::InsecureHost]), D::InsecureMxHost);
         assert_eq!(domain_from_hosts(&[H::HostNxdomain]), D::HostNxdomain);
+        assert_eq!(domain_from_hosts(&[H::Pass, H::HostNxdomain]), D::DaneValid);
+        assert_eq!(domain_from_hosts(&[H::NoTlsa, H::HostNxdomain]), D::NoTlsa);
         assert_eq!(domain_from_hosts(&[]), D::InvalidMx);
     }
 

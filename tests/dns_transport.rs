@@ -32,6 +32,10 @@ enum Behaviour {
     Truncate,
     /// Echo the question name in upper case (0x20).
     UpperCase,
+    /// SERVFAIL without EDE the first time (a lame authority), then answer.
+    ServFailOnce,
+    /// SERVFAIL with EDE 6 (DNSSEC Bogus) every time.
+    ServFailBogus,
 }
 
 const REAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -104,6 +108,24 @@ async fn fake(behaviour: Behaviour) -> Fake {
                     udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
                     continue;
                 }
+                Behaviour::ServFailOnce | Behaviour::ServFailBogus
+                    if *count == 1 || behaviour == Behaviour::ServFailBogus =>
+                {
+                    let mut m = answer_to(&q, FORGED);
+                    m.answers.clear();
+                    m.metadata.response_code = hickory_proto::op::ResponseCode::ServFail;
+                    if behaviour == Behaviour::ServFailBogus {
+                        let mut edns = hickory_proto::op::Edns::new();
+                        edns.options_mut().insert(
+                            hickory_proto::rr::rdata::opt::EdnsOption::Unknown(15, vec![0, 6]),
+                        );
+                        m.set_edns(edns);
+                    }
+                    udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    continue;
+                }
+                Behaviour::ServFailOnce => {}
+                Behaviour::ServFailBogus => unreachable!(),
                 Behaviour::Forge => {
                     // Wrong id.
                     let mut m = answer_to(&q, FORGED);
@@ -277,6 +299,33 @@ async fn truncated_answers_are_asked_again_over_one_pipelined_tcp_connection() {
         1,
         "TCP connection not reused"
     );
+}
+
+#[tokio::test]
+async fn servfail_without_a_dnssec_reason_is_asked_again() {
+    let f = fake(Behaviour::ServFailOnce).await;
+    let r = Resolver::new(config(f.addr)).unwrap();
+    let resp = r
+        .query(&name("lame.example."), RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a_of(&resp.message), vec![REAL]);
+    assert_eq!(r.stats().retries, 1);
+}
+
+#[tokio::test]
+async fn servfail_for_bogus_data_is_final() {
+    let f = fake(Behaviour::ServFailBogus).await;
+    let r = Resolver::new(config(f.addr)).unwrap();
+    let resp = r
+        .query(&name("bogus.example."), RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.message.metadata.response_code,
+        hickory_proto::op::ResponseCode::ServFail
+    );
+    assert_eq!((r.stats().sent, r.stats().retries), (1, 0));
 }
 
 #[tokio::test]

@@ -30,7 +30,13 @@ pub fn name_matches(pattern: &str, reference: &str) -> bool {
     }
     match pattern.strip_prefix("*.") {
         Some(parent) => {
-            if parent.is_empty() || parent.contains('*') || parent.split('.').any(str::is_empty) {
+            // Like OpenSSL (which Postfix uses), a wildcard needs at least two labels after it:
+            // `*.com` would cover a whole TLD and never matches.
+            if parent.is_empty()
+                || parent.contains('*')
+                || parent.split('.').any(str::is_empty)
+                || !parent.contains('.')
+            {
                 return false;
             }
             match reference.split_once('.') {
@@ -105,6 +111,10 @@ mod tests {
         assert!(!name_matches("*", "com"));
         assert!(!name_matches("*.", "com"));
         assert!(!name_matches("*.*.com", "a.b.com"));
+        assert!(
+            !name_matches("*.com", "example.com"),
+            "a wildcard never covers a TLD"
+        );
         // A reference is never a pattern.
         assert!(!name_matches("*.example.com", "*.example.com"));
         assert!(!name_matches("mx.example.com", "mx..example.com"));

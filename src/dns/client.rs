@@ -35,7 +35,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use super::lookup::DnsFailure;
+use super::lookup::{ede, DnsFailure};
 use super::wire::{
     build_query, is_response, is_truncated, message_id, question_span, same_question,
 };
@@ -407,6 +407,13 @@ pub struct Response {
     pub server: SocketAddr,
 }
 
+/// Whether an answer is a SERVFAIL worth asking again: every SERVFAIL except a DNSSEC
+/// validation failure (EDE 6–12), which the resolver will repeat (and cache) anyway.
+fn transient_servfail(msg: &Message) -> bool {
+    msg.metadata.response_code == hickory_proto::op::ResponseCode::ServFail
+        && !ede(msg).is_some_and(|e| e.is_dnssec_failure())
+}
+
 /// Decrements a server's load when a try ends, however it ends.
 struct LoadGuard<'a>(&'a AtomicUsize);
 
@@ -492,6 +499,7 @@ impl Resolver {
             .map_err(|_| DnsFailure::Network("resolver shut down".into()))?;
         let mut wait = self.config.timeout;
         let mut last = DnsFailure::Timeout;
+        let mut last_servfail = None;
         for attempt in 0..=self.config.retries {
             if attempt > 0 {
                 Stats::bump(&self.stats.retries);
@@ -512,16 +520,25 @@ impl Resolver {
             match outcome.and_then(|bytes| self.decode(&bytes)) {
                 Ok(message) => {
                     Stats::bump(&self.stats.answered);
-                    return Ok(Response {
+                    let response = Response {
                         message,
                         server: server.addr,
-                    });
+                    };
+                    if !transient_servfail(&response.message) {
+                        return Ok(response);
+                    }
+                    // A SERVFAIL that is not a DNSSEC verdict (no EDE, or a lame/unreachable
+                    // authority) may pass: ask again after a pause, keep it if it persists.
+                    last_servfail = Some(response);
+                    if attempt < self.config.retries {
+                        tokio::time::sleep(wait / 2).await;
+                    }
                 }
                 Err(e) => last = e,
             }
             wait = (wait * 2).min(self.config.max_timeout);
         }
-        Err(last)
+        last_servfail.ok_or(last)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Message, DnsFailure> {

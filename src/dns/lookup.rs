@@ -90,9 +90,11 @@ impl Ede {
         }
     }
 
-    /// Whether the code is one of the DNSSEC validation failures (RFC 8914 §4.7–4.13).
+    /// Whether the code is one of the DNSSEC validation failures (RFC 8914 §4.7–4.13: DNSSEC
+    /// Bogus, Signature Expired/Not Yet Valid, DNSKEY/RRSIGs/NSEC Missing, No Zone Key Bit).
+    /// Codes 1 and 2 (unsupported algorithm/digest) come with answers treated as insecure.
     pub fn is_dnssec_failure(&self) -> bool {
-        matches!(self.code, 1 | 2 | 6..=12)
+        matches!(self.code, 6..=12)
     }
 }
 
@@ -188,7 +190,7 @@ impl<T> Lookup<T> {
 }
 
 /// Extracts the Extended DNS Error from an answer, if any.
-fn ede(msg: &Message) -> Option<Ede> {
+pub(crate) fn ede(msg: &Message) -> Option<Ede> {
     let edns = msg.edns.as_ref()?;
     edns.options()
         .as_ref()

@@ -31,6 +31,7 @@
 //! resolver, doubling timeouts, bounded retries, a cap on queries in flight and an optional
 //! rate limit.
 
+pub mod bench;
 pub mod client;
 mod lookup;
 pub mod wire;

@@ -143,6 +143,8 @@ pub struct ProbeError {
     pub kind: ProbeErrorKind,
     /// Detail for humans.
     pub message: String,
+    /// The server's reply code, for [`ProbeErrorKind::Rejected`].
+    pub reply_code: Option<u16>,
 }
 
 /// Everything one probe of one address learned.
@@ -197,21 +199,27 @@ impl ProbeResult {
         }
     }
 
-    /// True if the host is effectively not an SMTP server we can talk to:
-    /// any failure to connect (refused, timeout, unreachable), or at the
-    /// banner a timeout, a 4xx/5xx greeting, or the connection being
-    /// closed/reset before the greeting completed.
+    /// True if a sender could not even try TLS here, for reasons that are not a DANE
+    /// failure (such a host is skipped, and mail waits or goes elsewhere): any failure to
+    /// connect, a 4xx/5xx greeting, a temporary (4xx) answer to EHLO such as `421 too many
+    /// connections`, or a timeout, reset or close before the TLS handshake. A refusal of
+    /// STARTTLS itself (even 454) is not: it is what a sender sees when the server's TLS is
+    /// broken, and it defers mail to a DANE domain.
     pub fn is_unreachable(&self) -> bool {
-        match &self.error {
-            None => false,
-            Some(e) => match e.stage {
-                Stage::Connect => true,
-                Stage::Banner => matches!(
-                    e.kind,
-                    ProbeErrorKind::Timeout | ProbeErrorKind::Rejected | ProbeErrorKind::Io
-                ),
+        let Some(e) = &self.error else { return false };
+        match e.stage {
+            Stage::Connect => true,
+            Stage::Banner => matches!(
+                e.kind,
+                ProbeErrorKind::Timeout | ProbeErrorKind::Rejected | ProbeErrorKind::Io
+            ),
+            Stage::Ehlo => match e.kind {
+                ProbeErrorKind::Timeout | ProbeErrorKind::Io => true,
+                ProbeErrorKind::Rejected => e.reply_code.is_some_and(|c| (400..500).contains(&c)),
                 _ => false,
             },
+            Stage::Starttls => matches!(e.kind, ProbeErrorKind::Timeout | ProbeErrorKind::Io),
+            Stage::TlsHandshake | Stage::Done => false,
         }
     }
 }
@@ -220,6 +228,7 @@ impl ProbeResult {
 struct Failure {
     kind: ProbeErrorKind,
     message: String,
+    reply_code: Option<u16>,
 }
 
 impl Failure {
@@ -227,6 +236,7 @@ impl Failure {
         Failure {
             kind,
             message: message.into(),
+            reply_code: None,
         }
     }
 }
@@ -257,13 +267,14 @@ pub async fn probe(address: SocketAddr, sni: &str, config: &ProbeConfig) -> Prob
     let outcome = timeout(config.session_timeout, session.run(sni)).await;
     let error = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(f)) => Some((f.kind, f.message)),
+        Ok(Err(f)) => Some((f.kind, f.message, f.reply_code)),
         // Timing out while saying goodbye after a completed handshake is
         // not a failure of the probe.
         Err(_) if session.in_progress == Stage::Done => None,
         Err(_) => Some((
             ProbeErrorKind::Timeout,
             format!("session timeout ({:?}) expired", config.session_timeout),
+            None,
         )),
     };
     let Session {
@@ -272,10 +283,11 @@ pub async fn probe(address: SocketAddr, sni: &str, config: &ProbeConfig) -> Prob
         mut result,
         ..
     } = session;
-    result.error = error.map(|(kind, message)| ProbeError {
+    result.error = error.map(|(kind, message, reply_code)| ProbeError {
         stage: in_progress,
         kind,
         message,
+        reply_code,
     });
     if result.chain.is_empty() {
         if let Some(chain) = verifier.and_then(|v| v.chain()) {
@@ -598,10 +610,13 @@ async fn read_reply_from<S: AsyncRead + Unpin>(
 fn rejected(what: &str, reply: &Reply) -> Failure {
     const SHOW: usize = 200;
     let text: String = reply.first_line().chars().take(SHOW).collect();
-    Failure::new(
-        ProbeErrorKind::Rejected,
-        format!("{what} answered {} {text:?}", reply.code),
-    )
+    Failure {
+        reply_code: Some(reply.code),
+        ..Failure::new(
+            ProbeErrorKind::Rejected,
+            format!("{what} answered {} {text:?}", reply.code),
+        )
+    }
 }
 
 /// Keeps only printable, non-space ASCII so the EHLO line cannot be broken
@@ -680,6 +695,7 @@ mod tests {
                 stage,
                 kind,
                 message: String::new(),
+                reply_code: None,
             })
         };
         r.error = err(Stage::Connect, ProbeErrorKind::Refused);
@@ -689,6 +705,35 @@ mod tests {
         r.error = err(Stage::Banner, ProbeErrorKind::Malformed);
         assert!(!r.is_unreachable());
         r.error = err(Stage::Ehlo, ProbeErrorKind::Timeout);
+        assert!(
+            r.is_unreachable(),
+            "a stall before TLS is not a DANE failure"
+        );
+        r.error = Some(ProbeError {
+            stage: Stage::Starttls,
+            kind: ProbeErrorKind::Rejected,
+            message: String::new(),
+            reply_code: Some(454),
+        });
+        assert!(
+            !r.is_unreachable(),
+            "454 to STARTTLS: the server's TLS is broken"
+        );
+        r.error = Some(ProbeError {
+            stage: Stage::Ehlo,
+            kind: ProbeErrorKind::Rejected,
+            message: String::new(),
+            reply_code: Some(421),
+        });
+        assert!(r.is_unreachable(), "421 to EHLO is temporary");
+        r.error = Some(ProbeError {
+            stage: Stage::Starttls,
+            kind: ProbeErrorKind::Rejected,
+            message: String::new(),
+            reply_code: Some(502),
+        });
+        assert!(!r.is_unreachable(), "502 to STARTTLS: no TLS here");
+        r.error = err(Stage::TlsHandshake, ProbeErrorKind::Timeout);
         assert!(!r.is_unreachable());
         r.error = err(Stage::Starttls, ProbeErrorKind::StarttlsNotOffered);
         assert!(!r.is_unreachable());
@@ -700,11 +745,12 @@ mod tests {
             stage: Stage::TlsHandshake,
             kind: ProbeErrorKind::PipelinedData,
             message: "x".into(),
+            reply_code: None,
         };
         let json = serde_json::to_string(&e).unwrap();
         assert_eq!(
             json,
-            r#"{"stage":"tls_handshake","kind":"pipelined_data","message":"x"}"#
+            r#"{"stage":"tls_handshake","kind":"pipelined_data","message":"x","reply_code":null}"#
         );
     }
 }

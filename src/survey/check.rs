@@ -190,6 +190,18 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
         }
     }
     let (verdict, reason) = match &mx {
+        // RFC 7505: a lone `0 .` says the domain takes no mail, signed or not.
+        Lookup::Data(d)
+            if d.records.len() == 1 && d.records[0].0 == 0 && d.records[0].1.is_root() =>
+        {
+            (
+                DomainVerdict::NullMx,
+                format!(
+                    "null MX (RFC 7505, {}): the domain accepts no mail",
+                    d.security
+                ),
+            )
+        }
         Lookup::Failed(e) => (
             DomainVerdict::MxLookupFailed,
             format!("MX lookup failed: {e}"),
@@ -209,16 +221,7 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
             DomainVerdict::Insecure,
             "the MX RRset is not DNSSEC-signed, so DANE does not apply".into(),
         ),
-        Lookup::Data(d) => {
-            if d.records.len() == 1 && d.records[0].0 == 0 && d.records[0].1.is_root() {
-                (
-                    DomainVerdict::NullMx,
-                    "null MX (RFC 7505): the domain accepts no mail".into(),
-                )
-            } else {
-                return check_hosts(ctx, domain, &d.records, report).await;
-            }
-        }
+        Lookup::Data(d) => return check_hosts(ctx, domain, &d.records, report).await,
     };
     report.verdict = verdict;
     report.reason = reason;
@@ -347,10 +350,21 @@ pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostR
             r.addresses.extend(d.records.iter().copied());
         }
     }
+    // Address RRsets are peer input too: probe at most MAX_ADDRESSES_PER_HOST of them, half
+    // of each family when both are present (so IPv6 is never crowded out by IPv4).
     r.addresses.sort();
     r.addresses.dedup();
-    // Address RRsets are peer input too: probe at most MAX_ADDRESSES_PER_HOST of them.
-    r.addresses.truncate(MAX_ADDRESSES_PER_HOST);
+    if r.addresses.len() > MAX_ADDRESSES_PER_HOST {
+        let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) = r.addresses.iter().partition(|a| a.is_ipv4());
+        let half = MAX_ADDRESSES_PER_HOST / 2;
+        let take4 = v4.len().min(MAX_ADDRESSES_PER_HOST - v6.len().min(half));
+        let take6 = MAX_ADDRESSES_PER_HOST - take4;
+        r.addresses = v4
+            .into_iter()
+            .take(take4)
+            .chain(v6.into_iter().take(take6))
+            .collect();
+    }
     let canonical = a
         .data()
         .filter(|d| !d.cname_chain.is_empty())
