@@ -398,17 +398,13 @@ async fn absent_resolver_fails_fast() {
         .unwrap()
         .port();
     let r = Resolver::new(config(SocketAddr::from(([127, 0, 0, 1], port)))).unwrap();
-    let started = std::time::Instant::now();
     let e = r
         .query(&name("x.example."), RecordType::A)
         .await
         .unwrap_err();
-    assert!(matches!(e, DnsFailure::Network(_)), "{e:?}");
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        started.elapsed()
-    );
+    // A network error (ICMP port unreachable on the connected socket), not a timeout.
+    assert!(matches!(e, DnsFailure::Network(_)), "{e:?} {:?}", r.stats());
+    assert_eq!(r.stats().timeouts, 0);
 }
 
 #[tokio::test]

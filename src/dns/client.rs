@@ -251,9 +251,12 @@ impl Pending {
 
 /// One connected UDP socket and the queries in flight on it.
 struct UdpLane {
-    sock: Arc<UdpSocket>,
+    /// Queries to send; the lane's sender task writes them in batches with `sendmmsg(2)`,
+    /// so a burst of new queries costs one system call (and one wake-up of the server).
+    outbox: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     pending: Arc<Pending>,
     task: JoinHandle<()>,
+    sender: JoinHandle<()>,
 }
 
 impl UdpLane {
@@ -280,28 +283,191 @@ impl UdpLane {
         }
         let sock = Arc::new(UdpSocket::from_std(std_sock)?);
         let pending = Arc::new(Pending::default());
-        let task = tokio::spawn(Self::receive(sock.clone(), pending.clone(), stats));
+        let (outbox, queue) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(Self::receive(sock.clone(), pending.clone(), stats.clone()));
+        let sender = tokio::spawn(Self::send(sock, queue, pending.clone(), stats));
         Ok(UdpLane {
-            sock,
+            outbox,
             pending,
             task,
+            sender,
         })
     }
 
+    async fn send(
+        sock: Arc<UdpSocket>,
+        mut queue: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        pending: Arc<Pending>,
+        stats: Arc<Stats>,
+    ) {
+        let mut batch: Vec<Vec<u8>> = Vec::with_capacity(SEND_BATCH);
+        while queue.recv_many(&mut batch, SEND_BATCH).await > 0 {
+            let mut sent = 0;
+            while sent < batch.len() {
+                if let Err(e) = sock.writable().await {
+                    Stats::bump(&stats.network_errors);
+                    pending.fail_all(&e.to_string());
+                    break;
+                }
+                match sock.try_io(tokio::io::Interest::WRITABLE, || {
+                    send_batch(sock.as_raw_fd(), &batch[sent..])
+                }) {
+                    Ok(n) => sent += n.max(1),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => {
+                        // A refused or unreachable resolver: those queries will not be answered.
+                        Stats::bump(&stats.network_errors);
+                        pending.fail_all(&e.to_string());
+                        break;
+                    }
+                }
+            }
+            batch.clear();
+        }
+    }
+
     async fn receive(sock: Arc<UdpSocket>, pending: Arc<Pending>, stats: Arc<Stats>) {
-        let mut buf = vec![0u8; UDP_RECV_MAX];
+        let mut batch = RecvBatch::new();
         loop {
-            match sock.recv(&mut buf).await {
-                Ok(n) => pending.deliver(&buf[..n], &stats),
+            // On a connected socket an ICMP error (port unreachable: no resolver there) is
+            // reported as error readiness: take it and fail every query on the lane at once
+            // instead of letting each wait for its timeout.
+            let interest = tokio::io::Interest::READABLE.add(tokio::io::Interest::ERROR);
+            let ready = match sock.ready(interest).await {
+                Ok(r) => r,
                 Err(e) => {
-                    // On a connected socket an ICMP error (port unreachable) surfaces here: the
-                    // resolver is not there, so every query on this lane fails at once instead
-                    // of waiting for its timeout.
+                    Stats::bump(&stats.network_errors);
+                    pending.fail_all(&e.to_string());
+                    continue;
+                }
+            };
+            if ready.is_error() {
+                let taken = sock.try_io(tokio::io::Interest::ERROR, || match sock.take_error() {
+                    Ok(Some(e)) => Ok(e),
+                    Ok(None) => Err(std::io::ErrorKind::WouldBlock.into()),
+                    Err(e) => Err(e),
+                });
+                if let Ok(e) = taken {
                     Stats::bump(&stats.network_errors);
                     pending.fail_all(&e.to_string());
                 }
+                if !ready.is_readable() {
+                    continue;
+                }
+            }
+            // Drain everything queued with as few system calls as possible.
+            loop {
+                match sock.try_io(tokio::io::Interest::READABLE, || {
+                    batch.recv(sock.as_raw_fd())
+                }) {
+                    Ok(n) => {
+                        for msg in batch.messages(n) {
+                            pending.deliver(msg, &stats);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        Stats::bump(&stats.network_errors);
+                        pending.fail_all(&e.to_string());
+                        break;
+                    }
+                }
             }
         }
+    }
+}
+
+/// Datagrams sent per `sendmmsg(2)` call.
+const SEND_BATCH: usize = 64;
+
+/// One non-blocking `sendmmsg` of `msgs` on a connected socket; returns how many were sent.
+fn send_batch(fd: std::os::fd::RawFd, msgs: &[Vec<u8>]) -> std::io::Result<usize> {
+    let n = msgs.len().min(SEND_BATCH);
+    let mut iovs: Vec<libc::iovec> = msgs[..n]
+        .iter()
+        .map(|m| libc::iovec {
+            iov_base: m.as_ptr() as *mut libc::c_void,
+            iov_len: m.len(),
+        })
+        .collect();
+    // SAFETY: an all-zero mmsghdr is valid (no address: the socket is connected).
+    let mut hdrs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
+    for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+        h.msg_hdr.msg_iov = iov;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: each header points at one iovec over a live buffer the kernel only reads.
+    let r = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// Datagrams received per `recvmmsg(2)` call.
+const RECV_BATCH: usize = 32;
+
+/// Buffers for receiving up to [`RECV_BATCH`] datagrams in one system call.
+struct RecvBatch {
+    bufs: Vec<[u8; UDP_RECV_MAX]>,
+    lens: [usize; RECV_BATCH],
+}
+
+impl RecvBatch {
+    fn new() -> Self {
+        RecvBatch {
+            bufs: vec![[0u8; UDP_RECV_MAX]; RECV_BATCH],
+            lens: [0; RECV_BATCH],
+        }
+    }
+
+    /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
+    fn recv(&mut self, fd: std::os::fd::RawFd) -> std::io::Result<usize> {
+        let mut iovs: Vec<libc::iovec> = self
+            .bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        // SAFETY: an all-zero mmsghdr is valid (null name, no control data).
+        let mut hdrs: Vec<libc::mmsghdr> = (0..RECV_BATCH)
+            .map(|_| unsafe { std::mem::zeroed() })
+            .collect();
+        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: every header points at one live iovec over a live buffer of the stated
+        // length; the kernel writes at most that much and reports the lengths in msg_len.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                hdrs.as_mut_ptr(),
+                RECV_BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for (len, h) in self.lens.iter_mut().zip(&hdrs).take(n) {
+            *len = (h.msg_len as usize).min(UDP_RECV_MAX);
+        }
+        Ok(n)
+    }
+
+    /// The first `n` datagrams of the last call.
+    fn messages(&self, n: usize) -> impl Iterator<Item = &[u8]> {
+        self.bufs
+            .iter()
+            .zip(&self.lens)
+            .take(n)
+            .map(|(b, &l)| &b[..l])
     }
 }
 
@@ -366,6 +532,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         for l in &self.lanes {
             l.task.abort();
+            l.sender.abort();
         }
         if let Ok(mut tcp) = self.tcp.try_lock() {
             if let Some(t) = tcp.take() {
@@ -583,10 +750,12 @@ impl Resolver {
         let mut wire = probe;
         wire[..2].copy_from_slice(&id.to_be_bytes());
         Stats::bump(&self.stats.sent);
-        if let Err(e) = lane.sock.send(&wire).await {
+        if lane.outbox.send(wire).is_err() {
             lane.pending.forget(id);
-            Stats::bump(&self.stats.network_errors);
-            return Err(DnsFailure::Network(format!("send to {}: {e}", server.addr)));
+            return Err(DnsFailure::Network(format!(
+                "send to {}: sender stopped",
+                server.addr
+            )));
         }
         self.await_answer(&lane.pending, id, rx, wait).await
     }
