@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use hickory_proto::rr::Name;
 
@@ -32,6 +32,11 @@ enum Command {
     /// MX RRset, primary MX hosts, addresses, TLSA, a STARTTLS probe of every address, and
     /// the DANE-EE/DANE-TA match.
     Check(CheckArgs),
+    /// Match a certificate chain against TLSA records offline, with RFC 7672 semantics (like
+    /// `ldns-dane verify`): usages 0/1 unusable, DANE-EE without name or date checks, DANE-TA
+    /// with path building, signatures, validity at --at and name checks. Exit 0 on a match,
+    /// 1 on no match.
+    Verify(VerifyArgs),
     /// Run the offline lab: a signed DNS hierarchy (nsd), a validating resolver (unbound) and
     /// SMTP servers with STARTTLS (Postfix) on 127.x addresses, with known expected verdicts.
     /// Benchmarks (numbers for the record, never pass/fail).
@@ -96,6 +101,28 @@ enum LabAction {
 }
 
 #[derive(Debug, Args)]
+struct VerifyArgs {
+    /// A TLSA record in presentation form, e.g. "3 1 1 ab12…" (repeat for an RRset).
+    #[arg(long = "tlsa", required = true)]
+    tlsa: Vec<String>,
+    /// PEM file with the chain as the server presents it, leaf first.
+    #[arg(long)]
+    chain: PathBuf,
+    /// A reference identifier: the TLSA base domain, the MX host name, the domain (repeat).
+    #[arg(long = "name", required = true)]
+    names: Vec<String>,
+    /// Judge certificate validity at this time (RFC 3339) instead of now.
+    #[arg(long)]
+    at: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Largest chain file `verify` reads (a chain of 32 large certificates fits easily).
+const MAX_CHAIN_FILE: u64 = 1 << 20;
+
+#[derive(Debug, Args)]
 struct CheckArgs {
     /// The mail domain to check (U-labels are converted to A-labels).
     domain: String,
@@ -149,7 +176,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
@@ -157,6 +184,7 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check(args).await,
+        Command::Verify(args) => verify(args),
         Command::Bench {
             target: BenchTarget::Dns(args),
             ..
@@ -175,14 +203,70 @@ fn parse_name(what: &str, s: &str) -> Result<Name> {
     normalize_domain(s).with_context(|| format!("bad {what}"))
 }
 
-async fn check(args: CheckArgs) -> Result<ExitCode> {
-    let domain = normalize_domain(&args.domain)?;
-    let at = match &args.at {
+/// `--at` as unix seconds (now when absent).
+fn parse_at(at: Option<&str>) -> Result<i64> {
+    Ok(match at {
         Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .map_err(|e| anyhow!("bad --at {t:?}: {e} (expected e.g. 2026-11-28T00:00:00Z)"))?
             .unix_timestamp(),
         None => time::OffsetDateTime::now_utc().unix_timestamp(),
-    };
+    })
+}
+
+fn verify(args: VerifyArgs) -> Result<ExitCode> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    use std::io::Read;
+
+    let at = parse_at(args.at.as_deref())?;
+    let rrset = args
+        .tlsa
+        .iter()
+        .map(|t| {
+            t.parse::<crate::dane::TlsaRecord>()
+                .map_err(|e| anyhow!("bad --tlsa {t:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut pem = Vec::new();
+    std::fs::File::open(&args.chain)
+        .with_context(|| format!("cannot open {}", args.chain.display()))?
+        .take(MAX_CHAIN_FILE + 1)
+        .read_to_end(&mut pem)?;
+    if pem.len() as u64 > MAX_CHAIN_FILE {
+        bail!(
+            "{} is larger than {} bytes",
+            args.chain.display(),
+            MAX_CHAIN_FILE
+        );
+    }
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow!("{}: bad PEM: {e:?}", args.chain.display()))?;
+    if chain.is_empty() {
+        bail!("{} holds no certificate", args.chain.display());
+    }
+    let names = args
+        .names
+        .iter()
+        .map(|n| normalize_domain(n).map(|n| crate::names::display(&n)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let v = crate::dane::verify(&rrset, &chain, &names, at);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{}: {}", v.outcome, v.detail);
+    }
+    Ok(if v.outcome == crate::dane::MatchOutcome::Pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode> {
+    let domain = normalize_domain(&args.domain)?;
+    let at = parse_at(args.at.as_deref())?;
     let (server, signed, bogus, allow_loopback) = if args.lab {
         let (s, b) = lab::selfcheck_names();
         (lab::resolver_addr(), s, b, true)
