@@ -361,6 +361,15 @@ fn lab_end_to_end() {
         );
     }
 
+    // 2b'. The TLS 1.0-only server is recorded as such, at the handshake.
+    let (_, r) = reports
+        .iter()
+        .find(|(t, _)| t.domain == "tls10.test")
+        .unwrap();
+    let err = &r["hosts"][0]["probes"][0]["probe"]["error"];
+    assert_eq!(err["stage"], "tls_handshake", "{err}");
+    assert_eq!(err["kind"], "tls_incompatible", "{err}");
+
     // 2c. Every security state of every record type the survey uses, through the library.
     dns_security_states();
 

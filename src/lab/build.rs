@@ -443,10 +443,16 @@ fn postfix_conf(dir: &Path) -> (String, String) {
     );
     for h in HOSTS.iter().filter(|h| h.smtp != Smtp::Closed) {
         let files = cert_files(dir, h);
-        let tls = if h.smtp == Smtp::NoStarttls {
-            "-o smtpd_tls_security_level=none".to_string()
-        } else {
-            format!("-o smtpd_tls_chain_files={}", files.chain.display())
+        let tls = match h.smtp {
+            Smtp::NoStarttls => "-o smtpd_tls_security_level=none".to_string(),
+            // OpenSSL 3 allows TLS 1.0 only at security level 0.
+            Smtp::Tls10Only => format!(
+                "-o smtpd_tls_chain_files={} \
+                 -o smtpd_tls_protocols=TLSv1,!TLSv1.1,!TLSv1.2,!TLSv1.3 \
+                 -o tls_medium_cipherlist=DEFAULT:@SECLEVEL=0",
+                files.chain.display()
+            ),
+            _ => format!("-o smtpd_tls_chain_files={}", files.chain.display()),
         };
         let mut addrs = vec![h.v4.to_string()];
         if h.v6_loopback {

@@ -110,6 +110,8 @@ pub enum Smtp {
     PrivateCa,
     /// Postfix without STARTTLS (a certificate is still generated, for the TLSA records).
     NoStarttls,
+    /// Postfix with STARTTLS that speaks only TLS 1.0 (a self-signed certificate).
+    Tls10Only,
     /// Nothing: connections are refused.
     Closed,
 }
@@ -186,6 +188,7 @@ pub const HOSTS: &[HostSpec] = &[
         old_key: false,
         cert_name: Some("mx.elsewhere.test"),
     },
+    host("mx.tls10.test", 24, Smtp::Tls10Only),
     host("mx.refused.test", 99, Smtp::Closed),
 ];
 
@@ -290,6 +293,12 @@ pub const ZONES: &[ZoneSpec] = &[
         origin: "expired.example.",
         signing: Signing::Expired,
         body: "@ MX 10 mx.ee311.test.\n",
+    },
+    // --- TLSA fine, but the server speaks only TLS 1.0 (which rustls and OpenSSL 3 refuse).
+    ZoneSpec {
+        origin: "tls10.test.",
+        signing: Signing::Nsec,
+        body: "@ MX 10 mx\nmx A 127.25.0.24\n_25._tcp.mx TLSA {tlsa 3 1 1 mx.tls10.test}\n",
     },
     // --- MX host that refuses connections (TLSA is fine).
     ZoneSpec {

@@ -128,6 +128,11 @@ pub enum ProbeErrorKind {
     PipelinedData,
     /// The TLS handshake failed (including the peer closing mid-handshake).
     Tls,
+    /// The server speaks no TLS version, cipher suite or signature scheme the probe has
+    /// (rustls: TLS 1.2 and 1.3, modern suites) — e.g. a TLS 1.0-only server. Recorded apart
+    /// from [`ProbeErrorKind::Tls`] because it is a limit of the probe as much as a fault of
+    /// the server (a current OpenSSL-based sender fails the same way).
+    TlsIncompatible,
 }
 
 /// A probe failure: where, what class, and a human-readable detail.
@@ -416,10 +421,16 @@ impl Session<'_> {
                     ))
                 }
                 Ok(Err(e)) => {
-                    return Err(Failure::new(
-                        ProbeErrorKind::Tls,
-                        format!("TLS handshake failed: {e}"),
-                    ))
+                    let rustls_error = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+                    let kind = match rustls_error {
+                        Some(rustls::Error::PeerIncompatible(_))
+                        | Some(rustls::Error::AlertReceived(
+                            rustls::AlertDescription::ProtocolVersion
+                            | rustls::AlertDescription::InsufficientSecurity,
+                        )) => ProbeErrorKind::TlsIncompatible,
+                        _ => ProbeErrorKind::Tls,
+                    };
+                    return Err(Failure::new(kind, format!("TLS handshake failed: {e}")));
                 }
                 Ok(Ok(tls)) => tls,
             };
