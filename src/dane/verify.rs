@@ -350,7 +350,30 @@ pub fn verify(
             detail,
         };
     }
-    let usable = &usability.usable;
+    // TLSA RRsets are peer input: a 64 KiB answer can hold hundreds of DANE-TA records, each
+    // costing signature checks against every presented certificate. Real RRsets hold a few
+    // (current + next key); past MAX_USABLE_RECORDS the rest are ignored (and said so).
+    let mut usable = usability.usable;
+    let dropped = usable.len().saturating_sub(MAX_USABLE_RECORDS);
+    usable.truncate(MAX_USABLE_RECORDS);
+    let mut v = verify_usable(&usable, chain, reference_names, at);
+    if dropped > 0 {
+        v.detail.push_str(&format!(
+            " ({dropped} usable records past the first {MAX_USABLE_RECORDS} ignored)"
+        ));
+    }
+    v
+}
+
+/// Most usable TLSA records [`verify`] tries.
+pub const MAX_USABLE_RECORDS: usize = 32;
+
+fn verify_usable(
+    usable: &[TlsaRecord],
+    chain: &[Vec<u8>],
+    reference_names: &[String],
+    at: i64,
+) -> Verification {
     let Some(leaf_der) = chain.first() else {
         return Verification {
             outcome: MatchOutcome::TlsaMismatch,
@@ -676,6 +699,27 @@ fn evaluate(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn oversized_rrsets_are_capped() {
+        let rrset: Vec<TlsaRecord> = (0..40u8)
+            .map(|i| TlsaRecord {
+                usage: 3,
+                selector: 1,
+                matching_type: 1,
+                data: vec![i; 32],
+            })
+            .collect();
+        let v = verify(&rrset, &[vec![0x30, 0x00]], &["mx.example".into()], 0);
+        assert_eq!(v.outcome, MatchOutcome::TlsaMismatch);
+        assert!(
+            v.detail
+                .contains("8 usable records past the first 32 ignored"),
+            "{}",
+            v.detail
+        );
+    }
+
     use super::*;
     use crate::dane::testutil::{pki, Pki};
     use crate::dane::tlsa_for;

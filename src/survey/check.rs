@@ -507,14 +507,28 @@ async fn probe_all(
                 }
             }
             let probe = smtp::probe(SocketAddr::new(ip, ctx.smtp_port), &sni, &ctx.probe).await;
-            judge(ctx, ip, probe, rrset, usable, refs)
+            // Matching parses certificates and checks signatures on peer input: keep that CPU
+            // work off the async workers.
+            let (at, rrset, usable, refs) = (
+                ctx.at,
+                rrset.map(<[_]>::to_vec),
+                usable.to_vec(),
+                refs.to_vec(),
+            );
+            let judged = tokio::task::spawn_blocking(move || {
+                judge(at, ip, probe, rrset.as_deref(), &usable, &refs)
+            })
+            .await;
+            // A panic in the matcher is our bug: surface it rather than record a made-up
+            // verdict about somebody's server.
+            judged.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
         }
     });
     join_all(jobs).await
 }
 
 fn judge(
-    ctx: &CheckContext,
+    at: i64,
     ip: IpAddr,
     probe: ProbeResult,
     rrset: Option<&[TlsaRecord]>,
@@ -562,7 +576,7 @@ fn judge(
             None,
         )
     } else {
-        let v = dane::verify(rrset.unwrap_or_default(), &probe.chain, refs, ctx.at);
+        let v = dane::verify(rrset.unwrap_or_default(), &probe.chain, refs, at);
         let verdict = match v.outcome {
             dane::MatchOutcome::Pass => AddressVerdict::Pass,
             dane::MatchOutcome::NoUsableRecords => AddressVerdict::NotAuthenticated,
