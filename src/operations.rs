@@ -98,6 +98,9 @@ enum LabAction {
     Down,
     /// Show the lab's processes and whether its resolver validates (exit 1 if not healthy).
     Status,
+    /// Serve the lab's hostile SMTP servers (started by `up`; not for direct use).
+    #[command(hide = true)]
+    HostileSmtpd,
 }
 
 #[derive(Debug, Args)]
@@ -136,7 +139,8 @@ struct CheckArgs {
     /// are never probed).
     #[arg(long)]
     allow_loopback: bool,
-    /// Use the lab: its resolver, --allow-loopback, and its self-check names.
+    /// Use the lab: its resolver, --allow-loopback, its self-check names, and SMTP timeouts of
+    /// 5 s per stage and 20 s per session (its hostile servers would otherwise take minutes).
     #[arg(long)]
     lab: bool,
     /// Judge certificate validity at this time (RFC 3339) instead of now.
@@ -282,11 +286,15 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
     cfg.trust_remote = args.trust_resolver;
     let resolver = Resolver::new(cfg).map_err(|e| anyhow!(e))?;
     selfcheck(&resolver, &signed, &bogus).await?;
-    let probe = ProbeConfig {
+    let mut probe = ProbeConfig {
         ehlo_name: args.ehlo.clone(),
         stage_timeout: Duration::from_secs(args.smtp_timeout),
         ..ProbeConfig::default()
     };
+    if args.lab {
+        probe.stage_timeout = probe.stage_timeout.min(Duration::from_secs(5));
+        probe.session_timeout = Duration::from_secs(20);
+    }
     let ctx = CheckContext {
         resolver,
         probe,
@@ -345,6 +353,12 @@ async fn lab_op(action: LabAction, dir: &std::path::Path) -> Result<ExitCode> {
             } else {
                 println!("lab down: stopped {}", stopped.join(", "));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabAction::HostileSmtpd => {
+            lab::hostile::serve()
+                .await
+                .context("hostile SMTP servers")?;
             Ok(ExitCode::SUCCESS)
         }
         LabAction::Status => {

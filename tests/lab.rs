@@ -370,6 +370,36 @@ fn lab_end_to_end() {
     assert_eq!(err["stage"], "tls_handshake", "{err}");
     assert_eq!(err["kind"], "tls_incompatible", "{err}");
 
+    // 2b''. Every hostile server: the probe stops at the right stage, for the right reason,
+    // within its bound (`check --lab`: 5 s per stage, 20 s per session), with the right
+    // address verdict.
+    for (label, stage, kind, address) in [
+        ("slowbanner", "banner", "timeout", "unreachable"),
+        ("endless250", "ehlo", "too_many_lines", "starttls_missing"),
+        ("longline", "banner", "reply_too_long", "starttls_missing"),
+        ("greet421", "banner", "rejected", "unreachable"),
+        ("starttls454", "starttls", "rejected", "starttls_missing"),
+        ("garbagehello", "tls_handshake", "tls", "tls_failed"),
+        ("closehandshake", "tls_handshake", "tls", "tls_failed"),
+        ("pipelined", "starttls", "pipelined_data", "tls_failed"),
+    ] {
+        let domain = format!("{label}.hostile.test");
+        let (_, r) = reports.iter().find(|(t, _)| t.domain == domain).unwrap();
+        let p = &r["hosts"][0]["probes"][0];
+        let err = &p["probe"]["error"];
+        assert_eq!(
+            (err["stage"].as_str(), err["kind"].as_str()),
+            (Some(stage), Some(kind)),
+            "{domain}: {p}"
+        );
+        assert_eq!(p["verdict"], address, "{domain}: {p}");
+        let ms = p["probe"]["elapsed_ms"].as_u64().unwrap();
+        assert!(
+            ms <= 5_000 + 2_000,
+            "{domain}: the probe took {ms} ms, past its 5 s stage bound"
+        );
+    }
+
     // 2c. Every security state of every record type the survey uses, through the library.
     dns_security_states();
 

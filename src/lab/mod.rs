@@ -19,6 +19,7 @@
 //! root; `down` stops exactly those processes.
 
 mod build;
+pub mod hostile;
 mod run;
 pub mod scenario;
 
@@ -186,6 +187,9 @@ fn smtp_endpoints() -> Vec<SocketAddr> {
         if h.v6_loopback {
             v.push("[::1]:25".parse().expect("literal"));
         }
+    }
+    for &(_, _, last) in hostile::HOSTILE {
+        v.push(SocketAddr::new(IpAddr::V4(hostile::address(last)), 25));
     }
     v
 }

@@ -125,6 +125,15 @@ pub fn start_all(dir: &Path) -> Result<Pids> {
             .arg(ub.join("unbound.conf")),
         &ub.join("stderr.log"),
     )?;
+    // The hostile SMTP servers: this very binary, in its hidden `lab hostile-smtpd` mode.
+    let exe = std::env::current_exe().context("cannot find the dane-survey binary")?;
+    spawn(
+        &mut pids,
+        dir,
+        "hostile",
+        Command::new(exe).args(["lab", "hostile-smtpd"]),
+        &dir.join("hostile.log"),
+    )?;
     // Postfix daemonises itself; its master writes its pid where we can read it back, and
     // carries its queue directory in its environment (our marker for it).
     let pf = dir.join("postfix");

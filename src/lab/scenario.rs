@@ -300,6 +300,35 @@ pub const ZONES: &[ZoneSpec] = &[
         signing: Signing::Nsec,
         body: "@ MX 10 mx\nmx A 127.25.0.24\n_25._tcp.mx TLSA {tlsa 3 1 1 mx.tls10.test}\n",
     },
+    // --- Hostile SMTP servers (src/lab/hostile.rs), each behind an MX host with usable TLSA.
+    ZoneSpec {
+        origin: "hostile.test.",
+        signing: Signing::Nsec,
+        body: "slowbanner MX 10 mx.slowbanner\n\
+               mx.slowbanner A 127.25.1.1\n\
+               _25._tcp.mx.slowbanner TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               endless250 MX 10 mx.endless250\n\
+               mx.endless250 A 127.25.1.2\n\
+               _25._tcp.mx.endless250 TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               longline MX 10 mx.longline\n\
+               mx.longline A 127.25.1.3\n\
+               _25._tcp.mx.longline TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               greet421 MX 10 mx.greet421\n\
+               mx.greet421 A 127.25.1.4\n\
+               _25._tcp.mx.greet421 TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               starttls454 MX 10 mx.starttls454\n\
+               mx.starttls454 A 127.25.1.5\n\
+               _25._tcp.mx.starttls454 TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               garbagehello MX 10 mx.garbagehello\n\
+               mx.garbagehello A 127.25.1.6\n\
+               _25._tcp.mx.garbagehello TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               closehandshake MX 10 mx.closehandshake\n\
+               mx.closehandshake A 127.25.1.7\n\
+               _25._tcp.mx.closehandshake TLSA {tlsa 3 1 1 mx.ee311.test}\n\
+               pipelined MX 10 mx.pipelined\n\
+               mx.pipelined A 127.25.1.8\n\
+               _25._tcp.mx.pipelined TLSA {tlsa 3 1 1 mx.ee311.test}\n",
+    },
     // --- MX host that refuses connections (TLSA is fine).
     ZoneSpec {
         origin: "refused.test.",

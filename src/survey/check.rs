@@ -554,7 +554,13 @@ fn judge(
         )
     } else if let Some(e) = &probe.error {
         let starttls = matches!(e.kind, ProbeErrorKind::StarttlsNotOffered)
-            || (e.stage <= Stage::Starttls && !matches!(e.kind, ProbeErrorKind::Tls));
+            || (e.stage <= Stage::Starttls
+                && !matches!(
+                    e.kind,
+                    ProbeErrorKind::Tls
+                        | ProbeErrorKind::TlsIncompatible
+                        | ProbeErrorKind::PipelinedData
+                ));
         let v = match (authenticated, starttls) {
             (false, _) => AddressVerdict::NotAuthenticated,
             (true, true) => AddressVerdict::StarttlsMissing,
