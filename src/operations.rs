@@ -166,10 +166,21 @@ struct CheckArgs {
 /// Parses the command line and runs the operation; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let built = match &cli.command {
+        Command::Bench { threads, .. } if *threads <= 1 => {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        Command::Bench { threads, .. } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(*threads)
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
