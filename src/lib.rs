@@ -7,6 +7,8 @@
 //!
 //! * [`names`] — domain names as the survey accepts them (normalisation, MX target
 //!   validity, the provider of an MX host via the public suffix list).
+//! * [`zonelist`] — **inputs**: TLD zones (RFC 1035 master files, registry dumps, AXFR) and
+//!   domain lists, streamed in bounded memory into normalised names, sharded, with coverage.
 //! * [`dns`] — **collects** DNS facts: DO-bit queries to a trusted validating resolver, each
 //!   answer classified secure / insecure / failed (with its Extended DNS Error), and the
 //!   resolver self-check that refuses a resolver which does not validate.
@@ -31,3 +33,4 @@ pub mod report;
 pub mod smtp;
 pub mod survey;
 pub mod verdict;
+pub mod zonelist;

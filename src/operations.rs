@@ -54,6 +54,53 @@ enum Command {
         #[arg(long, global = true)]
         dir: Option<PathBuf>,
     },
+    /// The crawl's inputs: TLD zones and domain lists (see zonelists/README.md).
+    Zonelists {
+        #[command(subcommand)]
+        action: ZonelistsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ZonelistsAction {
+    /// Fetch a zone-transfer source of the manifest (AXFR over TCP, TSIG if a key file is
+    /// configured) and write it atomically to the source's path.
+    Fetch {
+        /// The source's name in the manifest.
+        name: String,
+        /// The sources manifest.
+        #[arg(long, default_value = "zonelists/sources.toml")]
+        sources: PathBuf,
+    },
+    /// Print the names the crawl would read, one per line: a zone's delegations (each once,
+    /// consecutive duplicates dropped) or a list's names, normalised. gzip/zstd by magic
+    /// bytes, `-` is stdin. Bad lines go to stderr with file:line; counts per source (and per
+    /// TLD) go to stderr at the end.
+    Names(ZonelistNamesArgs),
+}
+
+#[derive(Debug, Args)]
+struct ZonelistNamesArgs {
+    /// Zone files or lists (`-` for stdin) [default: zonelists/sample.txt].
+    files: Vec<String>,
+    /// Only shard K of N (1-based), by a hash of the name that is stable across versions.
+    #[arg(long)]
+    shard: Option<crate::zonelist::shard::Shard>,
+    /// Also count names per TLD.
+    #[arg(long)]
+    tld_counts: bool,
+    /// Write the coverage counts to stderr as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Input format: auto, zone or list.
+    #[arg(long, default_value = "auto")]
+    format: crate::zonelist::Format,
+    /// The zone apex of a master file that starts with neither SOA nor $ORIGIN.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Do not print bad lines (they are still counted).
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +254,50 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Lab { action, dir } => {
             let dir = dir.unwrap_or_else(lab::default_dir);
             lab_op(action, &dir).await
+        }
+        Command::Zonelists { action } => zonelists_op(action),
+    }
+}
+
+fn zonelists_op(action: ZonelistsAction) -> Result<ExitCode> {
+    use crate::zonelist;
+    match action {
+        ZonelistsAction::Fetch { name, sources } => {
+            let m = zonelist::manifest::Manifest::load(&sources)?;
+            let (path, s) = zonelist::fetch_source(&m, &name)?;
+            eprintln!(
+                "{name}: {} records in {} messages{} written to {}",
+                s.records,
+                s.messages,
+                if s.tsig_verified { ", TSIG verified," } else { "" },
+                path.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ZonelistsAction::Names(a) => {
+            let files = if a.files.is_empty() {
+                vec![zonelist::DEFAULT_INPUT.to_string()]
+            } else {
+                a.files
+            };
+            let cov = zonelist::print_names(
+                &files,
+                a.format,
+                a.origin.as_deref(),
+                a.shard,
+                &mut std::io::stdout().lock(),
+                &mut |b| {
+                    if !a.quiet {
+                        eprintln!("warning: {b}");
+                    }
+                },
+            )?;
+            if a.json {
+                eprintln!("{}", serde_json::to_string_pretty(&cov)?);
+            } else {
+                eprint!("{}", zonelist::coverage_text(&cov, a.tld_counts));
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -384,15 +384,33 @@ fn nsd_conf(dir: &Path, level: Level) -> String {
         addr = level.addr(),
         z = dir.join("zones").display(),
     );
+    // Zone transfers for `zonelists fetch`: unsigned, or signed with the lab's TSIG key.
+    let _ = write!(
+        conf,
+        "key:\n  name: \"{XFR_KEY_NAME}\"\n  algorithm: hmac-sha256\n  secret: \"{XFR_KEY_SECRET}\"\n\n"
+    );
     for z in ZONES.iter().filter(|z| z.level() == level) {
         let _ = write!(
             conf,
-            "zone:\n  name: \"{}\"\n  zonefile: \"{}.zone.signed\"\n\n",
+            "zone:\n  name: \"{}\"\n  zonefile: \"{}.zone.signed\"\n  \
+             provide-xfr: 127.0.0.0/8 NOKEY\n  provide-xfr: 127.0.0.0/8 {XFR_KEY_NAME}\n\n",
             z.origin,
             zone_file_stem(z)
         );
     }
     conf
+}
+
+/// The TSIG key the lab's nsd accepts for zone transfers (loopback only, so a fixed secret).
+pub const XFR_KEY_NAME: &str = "lab-xfr.";
+/// Its HMAC-SHA256 secret, base64.
+pub const XFR_KEY_SECRET: &str = "ZGFuZS1zdXJ2ZXkgbGFiIHhmciBrZXkgMjAyNg==";
+
+/// The key file (BIND/nsd `key` clause) for [`XFR_KEY_NAME`], as `zonelists fetch` reads it.
+pub fn xfr_key_file() -> String {
+    format!(
+        "key \"{XFR_KEY_NAME}\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{XFR_KEY_SECRET}\";\n}};\n"
+    )
 }
 
 fn unbound_conf(dir: &Path) -> String {

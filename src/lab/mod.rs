@@ -32,6 +32,7 @@ use anyhow::{bail, Context, Result};
 use hickory_proto::rr::Name;
 
 use crate::dns::{selfcheck, Resolver, ResolverConfig};
+pub use build::{xfr_key_file, XFR_KEY_NAME};
 pub use run::{is_ours, Pids, Tracked};
 use scenario::{Smtp, HOSTS, RESOLVER, ROOT_NS, SELFCHECK_BOGUS, SELFCHECK_SIGNED, SLD_NS, TLD_NS};
 

@@ -1,0 +1,58 @@
+//! Plain domain lists: one name a line, `#` starts a comment, blank lines are ignored.
+//!
+//! Lists come from people and other tools, so every name goes through
+//! [`crate::names::normalize_domain`]: U-labels become A-labels, case is folded, the name is
+//! made absolute (`example.com.`), and anything that cannot be a mail domain is refused.
+
+use crate::names::normalize_domain;
+
+/// What one list line holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ListLine {
+    /// Blank or comment.
+    Nothing,
+    /// A normalised, absolute name (`xn--bcher-kva.de.`).
+    Name(String),
+    /// Not a name; why.
+    Bad(String),
+}
+
+/// Parses one line of a list.
+pub fn parse_line(line: &[u8]) -> ListLine {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return ListLine::Bad("not UTF-8".into());
+    };
+    let text = text.split('#').next().unwrap_or("").trim();
+    if text.is_empty() {
+        return ListLine::Nothing;
+    }
+    if text.split_whitespace().nth(1).is_some() {
+        return ListLine::Bad(format!("more than one name on the line: {text:?}"));
+    }
+    match normalize_domain(text) {
+        Ok(n) => ListLine::Name(n.to_ascii()),
+        Err(e) => ListLine::Bad(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines() {
+        assert_eq!(parse_line(b"  # comment"), ListLine::Nothing);
+        assert_eq!(parse_line(b""), ListLine::Nothing);
+        assert_eq!(
+            parse_line(b"Example.COM # mail"),
+            ListLine::Name("example.com.".into())
+        );
+        assert_eq!(
+            parse_line("bücher.de.".as_bytes()),
+            ListLine::Name("xn--bcher-kva.de.".into())
+        );
+        assert!(matches!(parse_line(b"a b"), ListLine::Bad(_)));
+        assert!(matches!(parse_line(b"192.0.2.1"), ListLine::Bad(_)));
+        assert!(matches!(parse_line(b"\xff.com"), ListLine::Bad(_)));
+    }
+}
