@@ -263,6 +263,64 @@ fn dns_security_states() {
     });
 }
 
+/// `zonelists fetch` transfers the lab's `test.` zone from its nsd (without and with TSIG),
+/// and `zonelists names` lists exactly the zones delegated directly below `test.`.
+fn zonelists_axfr() {
+    let dir = std::env::temp_dir().join(format!("dane-survey-axfr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("xfr.key"), dane_survey::lab::xfr_key_file()).unwrap();
+    std::fs::write(
+        dir.join("bad.key"),
+        "key \"lab-xfr.\" { algorithm hmac-sha256; secret \"d3Jvbmcgc2VjcmV0\"; };\n",
+    )
+    .unwrap();
+    let manifest = dir.join("sources.toml");
+    std::fs::write(
+        &manifest,
+        "[source.plain]\npath = \"plain.zone\"\naxfr = { server = \"127.53.0.2:53\", zone = \"test.\" }\n\
+         [source.tsig]\npath = \"zones/tsig.zone\"\n\
+         axfr = { server = \"127.53.0.2\", zone = \"test.\", tsig_key = \"xfr.key\" }\n\
+         [source.badkey]\npath = \"badkey.zone\"\n\
+         axfr = { server = \"127.53.0.2\", zone = \"test.\", tsig_key = \"bad.key\" }\n\
+         [source.notserved]\npath = \"notserved.zone\"\n\
+         axfr = { server = \"127.53.0.2\", zone = \"ee311.test.\" }\n",
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    let want: BTreeSet<String> = dane_survey::lab::scenario::ZONES
+        .iter()
+        .filter(|z| z.origin.ends_with(".test.") && z.origin.matches('.').count() == 2)
+        .map(|z| z.origin.to_string())
+        .collect();
+    assert!(want.len() >= 20, "{want:?}");
+    for (source, file, signed) in [("plain", "plain.zone", false), ("tsig", "zones/tsig.zone", true)] {
+        let out = dane_survey(&["zonelists", "fetch", source, "--sources", m]);
+        assert!(out.status.success(), "fetch {source}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr).contains("TSIG verified"),
+            signed,
+            "{}",
+            text(&out.stderr)
+        );
+        let path = dir.join(file);
+        let out = dane_survey(&["zonelists", "names", path.to_str().unwrap()]);
+        assert!(out.status.success(), "names {source}: {}", text(&out.stderr));
+        let got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
+        let got_set: BTreeSet<String> = got.iter().cloned().collect();
+        assert_eq!(got.len(), got_set.len(), "duplicates in {got:?}");
+        assert_eq!(got_set, want, "delegations of test. from {source}");
+        assert!(text(&out.stderr).contains("0 bad lines"), "{}", text(&out.stderr));
+    }
+    for (source, why) in [("badkey", "TSIG"), ("notserved", "refused")] {
+        let out = dane_survey(&["zonelists", "fetch", source, "--sources", m]);
+        assert!(!out.status.success(), "fetch {source} succeeded");
+        assert!(text(&out.stderr).contains(why), "{source}: {}", text(&out.stderr));
+        assert!(!dir.join(format!("{source}.zone")).exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn lab_end_to_end() {
     let lab = Lab::up();
@@ -402,6 +460,9 @@ fn lab_end_to_end() {
 
     // 2c. Every security state of every record type the survey uses, through the library.
     dns_security_states();
+
+    // 2d. Zone transfer of the lab's test. TLD into a zonelist (unsigned and with TSIG).
+    zonelists_axfr();
 
     // 3. Bad input gets a clear error.
     let out = dane_survey(&["check", "--resolver", "127.53.9.9", "ee311.test"]);

@@ -177,8 +177,15 @@ fn transfer(
             bail!("{addr}: answer does not match the query (id or QR bit)");
         }
         if resp.metadata.response_code != ResponseCode::NoError {
+            let hint = match (resp.metadata.response_code, key.is_some()) {
+                (ResponseCode::NotAuth, true) => " (TSIG key rejected, or the zone is not served)",
+                (ResponseCode::NotAuth | ResponseCode::Refused, false) => {
+                    " (transfers not allowed to us, or the zone is not served)"
+                }
+                _ => "",
+            };
             bail!(
-                "{addr}: transfer of {zone} refused: {}",
+                "{addr}: transfer of {zone} refused: {}{hint}",
                 resp.metadata.response_code
             );
         }
@@ -195,7 +202,7 @@ fn transfer(
             } else if records == 0 {
                 bail!("{addr}: the transfer does not start with the SOA");
             }
-            writeln!(out, "{r}")?;
+            write_record(out, r)?;
             records += 1;
         }
         if resp.answers.is_empty() {
@@ -216,6 +223,26 @@ fn transfer(
         messages,
         tsig_verified: tsig.is_some(),
     })
+}
+
+/// Writes a record in presentation form; types hickory only knows as opaque data (the DNSSEC
+/// types, without its DNSSEC features) in the RFC 3597 generic form `TYPEnnn \# LEN HEX`, so
+/// the file stays a valid master file for any tool.
+fn write_record(out: &mut dyn Write, r: &hickory_proto::rr::Record) -> std::io::Result<()> {
+    use hickory_proto::rr::RData;
+    match &r.data {
+        RData::Unknown { code, rdata } => writeln!(
+            out,
+            "{} {} {} TYPE{} \\# {} {}",
+            r.name,
+            r.ttl,
+            r.dns_class,
+            u16::from(*code),
+            rdata.anything.len(),
+            hex::encode(&rdata.anything)
+        ),
+        _ => writeln!(out, "{r}"),
+    }
 }
 
 /// TSIG state across the messages of one transfer (RFC 8945 §5.3.1).
