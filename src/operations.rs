@@ -269,7 +269,11 @@ fn zonelists_op(action: ZonelistsAction) -> Result<ExitCode> {
                 "{name}: {} records in {} messages{} written to {}",
                 s.records,
                 s.messages,
-                if s.tsig_verified { ", TSIG verified," } else { "" },
+                if s.tsig_verified {
+                    ", TSIG verified,"
+                } else {
+                    ""
+                },
                 path.display()
             );
             Ok(ExitCode::SUCCESS)

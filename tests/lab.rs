@@ -294,9 +294,16 @@ fn zonelists_axfr() {
         .map(|z| z.origin.to_string())
         .collect();
     assert!(want.len() >= 20, "{want:?}");
-    for (source, file, signed) in [("plain", "plain.zone", false), ("tsig", "zones/tsig.zone", true)] {
+    for (source, file, signed) in [
+        ("plain", "plain.zone", false),
+        ("tsig", "zones/tsig.zone", true),
+    ] {
         let out = dane_survey(&["zonelists", "fetch", source, "--sources", m]);
-        assert!(out.status.success(), "fetch {source}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "fetch {source}: {}",
+            text(&out.stderr)
+        );
         assert_eq!(
             text(&out.stderr).contains("TSIG verified"),
             signed,
@@ -305,17 +312,29 @@ fn zonelists_axfr() {
         );
         let path = dir.join(file);
         let out = dane_survey(&["zonelists", "names", path.to_str().unwrap()]);
-        assert!(out.status.success(), "names {source}: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "names {source}: {}",
+            text(&out.stderr)
+        );
         let got: Vec<String> = text(&out.stdout).lines().map(str::to_string).collect();
         let got_set: BTreeSet<String> = got.iter().cloned().collect();
         assert_eq!(got.len(), got_set.len(), "duplicates in {got:?}");
         assert_eq!(got_set, want, "delegations of test. from {source}");
-        assert!(text(&out.stderr).contains("0 bad lines"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("0 bad lines"),
+            "{}",
+            text(&out.stderr)
+        );
     }
     for (source, why) in [("badkey", "TSIG"), ("notserved", "refused")] {
         let out = dane_survey(&["zonelists", "fetch", source, "--sources", m]);
         assert!(!out.status.success(), "fetch {source} succeeded");
-        assert!(text(&out.stderr).contains(why), "{source}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(why),
+            "{source}: {}",
+            text(&out.stderr)
+        );
         assert!(!dir.join(format!("{source}.zone")).exists());
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -98,7 +98,8 @@ pub fn fetch(server: &str, zone: &str, key: Option<&TsigKey>, dest: &Path) -> Re
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = temp_path(dest);
     let result = (|| {
-        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file =
+            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut out = BufWriter::new(file);
         let summary = transfer(addr, &zone_name, key, &mut out)?;
         let file = out.into_inner().map_err(|e| anyhow!("writing: {e}"))?;
@@ -383,7 +384,11 @@ impl TsigState {
         ring::hmac::verify(&k, &data, &t.mac).map_err(|_| anyhow!("bad signature (MAC)"))?;
         let now = now_u48();
         if now.abs_diff(t.time) > u64::from(t.fudge) {
-            bail!("signature time {} outside the fudge of {} s", t.time, t.fudge);
+            bail!(
+                "signature time {} outside the fudge of {} s",
+                t.time,
+                t.fudge
+            );
         }
         self.prev_mac = t.mac;
         self.unsigned.clear();
@@ -512,7 +517,10 @@ mod tests {
     fn signs_and_locates_tsig() {
         let key = TsigKey::parse("key x. { algorithm hmac-sha256; secret \"AAAA\"; };").unwrap();
         let mut msg = Message::new(7, MessageType::Query, OpCode::Query);
-        msg.add_query(Query::query(Name::from_ascii("test.").unwrap(), RecordType::AXFR));
+        msg.add_query(Query::query(
+            Name::from_ascii("test.").unwrap(),
+            RecordType::AXFR,
+        ));
         let mut req = msg.to_vec().unwrap();
         let plain_len = req.len();
         let mut st = TsigState::new(key);

@@ -188,7 +188,10 @@ mod tests {
 
     #[test]
     fn shipped_manifest_parses() {
-        let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/zonelists/sources.toml"));
+        let p = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/zonelists/sources.toml"
+        ));
         let m = Manifest::load(p).unwrap();
         assert!(m.source.contains_key("sample"));
         assert!(m.files("sample").unwrap()[0].exists());

@@ -380,7 +380,11 @@ pub fn canon_name(tok: &[u8], origin: Option<&str>, out: &mut Vec<u8>) -> Result
             }
             b'\\' => {
                 let rest = &tok[i + 1..];
-                let ndig = rest.iter().take(3).take_while(|c| c.is_ascii_digit()).count();
+                let ndig = rest
+                    .iter()
+                    .take(3)
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
                 if rest.is_empty() {
                     return Err(format!("{:?} ends in a lone backslash", show()));
                 }
@@ -392,7 +396,10 @@ pub fn canon_name(tok: &[u8], origin: Option<&str>, out: &mut Vec<u8>) -> Result
                         + u32::from(rest[1] - b'0') * 10
                         + u32::from(rest[2] - b'0');
                     if v > 255 {
-                        return Err(format!("bad escape \\{} in {:?}: above 255", v, show()));
+                        return Err(format!(
+                            "bad escape \\{v} in {:?}: \\DDD must be at most 255",
+                            show()
+                        ));
                     }
                     i += 4;
                     v as u8
@@ -458,8 +465,12 @@ mod tests {
         assert_eq!(canon("a\\.b.com.", None).unwrap(), "a\\046b.com.");
         assert_eq!(canon("\\065b.com.", None).unwrap(), "ab.com.");
         assert_eq!(canon("\\097b.com.", None).unwrap(), "ab.com.");
-        assert!(canon("\\999.com.", None).unwrap_err().contains("above 255"));
-        assert!(canon("\\12x.com.", None).unwrap_err().contains("three digits"));
+        assert!(canon("\\999.com.", None)
+            .unwrap_err()
+            .contains("at most 255"));
+        assert!(canon("\\12x.com.", None)
+            .unwrap_err()
+            .contains("three digits"));
         assert!(canon("a..com.", None).is_err());
         assert!(canon("foo", None).is_err());
         assert!(canon(&format!("{}.com.", "a".repeat(64)), None).is_err());
@@ -475,7 +486,9 @@ mod tests {
         assert_eq!(parse_ttl(b"99999999999"), None);
     }
 
-    fn run(text: &str) -> (Vec<(u64, String, String)>, Vec<(u64, String)>) {
+    type Recs = Vec<(u64, String, String)>;
+
+    fn run(text: &str) -> (Recs, Vec<(u64, String)>) {
         let mut p = MasterParser::new(None).unwrap();
         let (mut recs, mut bad) = (Vec::new(), Vec::new());
         for (i, l) in text.lines().enumerate() {

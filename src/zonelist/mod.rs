@@ -348,6 +348,7 @@ impl NameReader {
                 return Ok(None);
             }
             Some((n, Line::TooLong(len))) => {
+                self.cov.lines += 1;
                 let why = format!(
                     "line of {len} bytes, longer than the {} allowed",
                     source::MAX_LINE
@@ -458,7 +459,7 @@ pub fn coverage_text(cov: &Coverage, tlds: bool) -> String {
     for c in &cov.sources {
         let _ = writeln!(
             s,
-            "{}: {} {}{}, {} lines, {} records, {} names ({} in shard), {} consecutive \
+            "{}: {}{}{}, {} lines, {} records, {} names ({} in shard), {} consecutive \
              duplicates dropped, {} bad lines",
             c.source,
             c.format.map_or("empty", |f| match f {
@@ -466,7 +467,10 @@ pub fn coverage_text(cov: &Coverage, tlds: bool) -> String {
                 Format::List => "list",
                 Format::Auto => "auto",
             }),
-            c.apex.as_deref().unwrap_or(""),
+            c.apex
+                .as_deref()
+                .map(|a| format!(" {a}"))
+                .unwrap_or_default(),
             match c.compression {
                 Some(Compression::Gzip) => " (gzip)",
                 Some(Compression::Zstd) => " (zstd)",

@@ -78,7 +78,10 @@ pub fn decompress(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn BufRead + Se
             Compression::Zstd,
         )
     } else {
-        (Box::new(BufReader::with_capacity(BUF, stream)), Compression::None)
+        (
+            Box::new(BufReader::with_capacity(BUF, stream)),
+            Compression::None,
+        )
     })
 }
 
