@@ -27,11 +27,14 @@ pub fn parse_line(line: &[u8]) -> ListLine {
         return ListLine::Nothing;
     }
     if text.split_whitespace().nth(1).is_some() {
-        return ListLine::Bad(format!("more than one name on the line: {text:?}"));
+        return ListLine::Bad(format!(
+            "more than one name on the line: {:?}",
+            super::master::shorten(text.as_bytes())
+        ));
     }
     match normalize_domain(text) {
         Ok(n) => ListLine::Name(n.to_ascii()),
-        Err(e) => ListLine::Bad(e.to_string()),
+        Err(e) => ListLine::Bad(super::master::shorten(e.to_string().as_bytes())),
     }
 }
 

@@ -19,7 +19,7 @@ pub struct RecordInfo {
     /// Line on which the record starts (1-based).
     pub line: u64,
     /// The record type mnemonic, upper case (`NS`, `DS`, `TYPE65534`, …).
-    pub rtype: String,
+    pub rtype: std::borrow::Cow<'static, str>,
     /// Number of rdata tokens.
     pub rdata_tokens: usize,
 }
@@ -53,6 +53,7 @@ pub struct MasterParser {
     rec: Vec<u8>,
     tokens: Vec<(usize, usize)>,
     broken: Option<String>,
+    scratch: Vec<u8>,
 }
 
 impl MasterParser {
@@ -216,19 +217,17 @@ impl MasterParser {
                     Ok(None)
                 }
                 b"$INCLUDE" => Err("$INCLUDE is not followed (untrusted input)".into()),
-                _ => Err(format!(
-                    "unknown directive {}",
-                    String::from_utf8_lossy(first)
-                )),
+                _ => Err(format!("unknown directive {}", shorten(first))),
             };
         }
         let mut i = 0;
         if !self.owner_omitted {
-            let mut out = Vec::with_capacity(first.len() + 16);
-            canon_name(first, self.origin.as_deref(), &mut out)?;
+            let (s, e) = self.tokens[0];
+            self.scratch.clear();
+            canon_name(&self.rec[s..e], self.origin.as_deref(), &mut self.scratch)?;
             self.owner.clear();
             self.owner
-                .push_str(std::str::from_utf8(&out).expect("canonical names are ASCII"));
+                .push_str(std::str::from_utf8(&self.scratch).expect("canonical names are ASCII"));
             self.have_owner = true;
             i = 1;
         } else if !self.have_owner {
@@ -243,24 +242,26 @@ impl MasterParser {
             i += 1;
             if !ttl && t.first().is_some_and(u8::is_ascii_digit) {
                 if parse_ttl(t).is_none() {
-                    return Err(format!("bad TTL {}", String::from_utf8_lossy(t)));
+                    return Err(format!("bad TTL {}", shorten(t)));
                 }
                 ttl = true;
                 continue;
             }
-            let up = t.to_ascii_uppercase();
-            if !class && is_class(&up) {
+            let mut buf = [0u8; 16];
+            let up = if t.len() <= buf.len() {
+                buf[..t.len()].copy_from_slice(t);
+                buf[..t.len()].make_ascii_uppercase();
+                &buf[..t.len()]
+            } else {
+                return Err(format!("unknown record type {}", shorten(t)));
+            };
+            if !class && is_class(up) {
                 class = true;
                 continue;
             }
-            match record_type(&up) {
+            match record_type(up) {
                 Some(rt) => break rt,
-                None => {
-                    return Err(format!(
-                        "unknown record type {}",
-                        String::from_utf8_lossy(t)
-                    ))
-                }
+                None => return Err(format!("unknown record type {}", shorten(t))),
             }
         };
         let rdata_tokens = self.tokens.len() - i;
@@ -271,8 +272,9 @@ impl MasterParser {
             if rdata_tokens != 1 {
                 return Err("NS record must have exactly one name".into());
             }
-            let mut out = Vec::new();
-            canon_name(self.tok(i), self.origin.as_deref(), &mut out)
+            let (s, e) = self.tokens[i];
+            self.scratch.clear();
+            canon_name(&self.rec[s..e], self.origin.as_deref(), &mut self.scratch)
                 .map_err(|e| format!("bad NS target: {e}"))?;
         }
         Ok(Some(RecordInfo {
@@ -290,23 +292,38 @@ fn is_class(t: &[u8]) -> bool {
 
 /// The upper-case mnemonic of a record type token, if it is one: a type hickory knows or the
 /// RFC 3597 `TYPEnnn` form.
-fn record_type(up: &[u8]) -> Option<String> {
+fn record_type(up: &[u8]) -> Option<std::borrow::Cow<'static, str>> {
+    use std::borrow::Cow;
+    const COMMON: &[&str] = &[
+        "NS",
+        "DS",
+        "A",
+        "AAAA",
+        "RRSIG",
+        "NSEC",
+        "NSEC3",
+        "SOA",
+        "NSEC3PARAM",
+        "TXT",
+        "MX",
+        "CNAME",
+        "DNSKEY",
+        "TLSA",
+    ];
     let s = std::str::from_utf8(up).ok()?;
-    match s {
-        "NS" | "DS" | "A" | "AAAA" | "RRSIG" | "NSEC" | "NSEC3" | "SOA" | "NSEC3PARAM" | "TXT"
-        | "MX" | "CNAME" | "DNSKEY" | "TLSA" => return Some(s.to_string()),
-        _ => {}
+    if let Some(c) = COMMON.iter().find(|&&c| c == s) {
+        return Some(Cow::Borrowed(c));
     }
     if let Some(n) = s.strip_prefix("TYPE") {
         return (!n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit()))
             .then(|| n.parse::<u16>().ok())
             .flatten()
-            .map(|_| s.to_string());
+            .map(|_| Cow::Owned(s.to_string()));
     }
     use std::str::FromStr;
     match hickory_proto::rr::RecordType::from_str(s) {
         Ok(hickory_proto::rr::RecordType::Unknown(_)) | Err(_) => None,
-        Ok(_) => Some(s.to_string()),
+        Ok(_) => Some(Cow::Owned(s.to_string())),
     }
 }
 
@@ -349,7 +366,7 @@ pub fn parse_ttl(t: &[u8]) -> Option<u32> {
 /// Writes the canonical form of a name token (see the module doc), appending `origin` to a
 /// relative name. Rejects bad escapes, empty or overlong labels and overlong names.
 pub fn canon_name(tok: &[u8], origin: Option<&str>, out: &mut Vec<u8>) -> Result<(), String> {
-    let show = || String::from_utf8_lossy(tok).into_owned();
+    let show = || shorten(tok);
     if tok == b"@" {
         let o = origin.ok_or("@ used but no $ORIGIN set")?;
         out.extend_from_slice(o.as_bytes());
@@ -447,6 +464,16 @@ pub fn canon_name(tok: &[u8], origin: Option<&str>, out: &mut Vec<u8>) -> Result
     Ok(())
 }
 
+/// A token for an error message: lossy UTF-8, at most 80 characters (tokens can be 64 KiB).
+pub fn shorten(tok: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&tok[..tok.len().min(240)]);
+    if s.chars().count() > 80 || tok.len() > 240 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.into_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,7 +520,7 @@ mod tests {
         let (mut recs, mut bad) = (Vec::new(), Vec::new());
         for (i, l) in text.lines().enumerate() {
             match p.push_line(i as u64 + 1, l.as_bytes()) {
-                Parsed::Record(r) => recs.push((r.line, p.owner().to_string(), r.rtype)),
+                Parsed::Record(r) => recs.push((r.line, p.owner().to_string(), r.rtype.into())),
                 Parsed::Bad { line, why } => bad.push((line, why)),
                 Parsed::Nothing => {}
             }

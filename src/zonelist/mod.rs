@@ -40,6 +40,10 @@ use source::{Compression, Line, LineReader};
 /// list at all (a binary file, an HTML error page saved as a zone…).
 pub const MAX_BAD_BEFORE_GOOD: u64 = 10;
 
+/// Most distinct TLDs counted per source; names under further TLDs (only a hostile list has
+/// that many) are counted under `(other)`, so the counts stay bounded too.
+pub const MAX_TLDS: usize = 10_000;
+
 /// The crawl's default input: a short list of well-known mail domains.
 pub const DEFAULT_INPUT: &str = "zonelists/sample.txt";
 
@@ -317,13 +321,17 @@ impl NameReader {
             }
         }
         self.cov.in_shard += 1;
-        let tld = name
-            .trim_end_matches('.')
-            .rsplit('.')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        *self.cov.tlds.entry(tld).or_insert(0) += 1;
+        let tld = name.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+        if let Some(n) = self.cov.tlds.get_mut(tld) {
+            *n += 1;
+        } else {
+            let key = if self.cov.tlds.len() < MAX_TLDS {
+                tld.to_string()
+            } else {
+                "(other)".to_string()
+            };
+            *self.cov.tlds.entry(key).or_insert(0) += 1;
+        }
         Some(Entry::Name(name))
     }
 
@@ -596,6 +604,16 @@ fn zone_record(
     // `rel` is `label.` for a name one label below the apex (escaped dots are \046).
     if rec.rtype != "NS" || rel == "." || rel[..rel.len() - 1].contains('.') {
         return Outcome::Good;
+    }
+    // Fast path: a canonical owner of letters, digits, `-` and `_` with at least one letter
+    // or hyphen (so never an IP literal) is exactly what normalize_domain would return.
+    let b = owner.as_bytes();
+    if b.len() <= 254
+        && b.iter()
+            .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'))
+        && b.iter().any(|c| c.is_ascii_lowercase() || *c == b'-')
+    {
+        return Outcome::Name(owner.to_string());
     }
     match normalize_domain(owner) {
         Ok(n) => Outcome::Name(n.to_ascii()),

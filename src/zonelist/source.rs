@@ -43,29 +43,28 @@ pub fn open(path: &str) -> io::Result<(Box<dyn BufRead + Send>, Compression)> {
 /// Wraps any byte stream, detecting gzip or zstd by magic bytes.
 pub fn decompress(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn BufRead + Send>, Compression)> {
     let mut inner = BufReader::with_capacity(BUF, raw);
-    // fill_buf may return fewer bytes than the magic even if more follow; read until 4 or EOF.
+    // fill_buf may return fewer bytes than the magic even if more follow (a pipe): read
+    // until 4 bytes or the end, then put them back in front of the rest.
     let mut head = Vec::with_capacity(4);
-    loop {
-        let buf = inner.fill_buf()?;
-        if buf.is_empty() || head.len() >= 4 {
+    while head.len() < 4 {
+        let buf = match inner.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
             break;
         }
         let take = (4 - head.len()).min(buf.len());
         head.extend_from_slice(&buf[..take]);
-        if head.len() >= 4 || take == buf.len() {
-            // Either enough, or the buffer held everything so far; peeking more would need
-            // consuming, so chain what we have in front of the rest.
-            break;
-        }
+        inner.consume(take);
     }
-    let consumed = head.len();
-    inner.consume(consumed);
     let stream: Box<dyn Read + Send> = Box::new(io::Cursor::new(head.clone()).chain(inner));
     Ok(if head.starts_with(&GZIP_MAGIC) {
         (
             Box::new(BufReader::with_capacity(
                 BUF,
-                flate2::read::MultiGzDecoder::new(stream),
+                Pipelined::spawn(Box::new(flate2::read::MultiGzDecoder::new(stream))),
             )),
             Compression::Gzip,
         )
@@ -73,7 +72,7 @@ pub fn decompress(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn BufRead + Se
         (
             Box::new(BufReader::with_capacity(
                 BUF,
-                zstd::stream::read::Decoder::new(stream)?,
+                Pipelined::spawn(Box::new(zstd::stream::read::Decoder::new(stream)?)),
             )),
             Compression::Zstd,
         )
@@ -83,6 +82,88 @@ pub fn decompress(raw: Box<dyn Read + Send>) -> io::Result<(Box<dyn BufRead + Se
             Compression::None,
         )
     })
+}
+
+/// Chunks in flight between the decompressing thread and the reader (bounds the memory to
+/// `PIPELINE_DEPTH` × 256 KiB).
+const PIPELINE_DEPTH: usize = 4;
+
+/// Decompression on its own thread, handing 256 KiB chunks through a bounded channel: on a
+/// multi-core machine inflating and parsing overlap instead of taking turns.
+struct Pipelined {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Pipelined {
+    fn spawn(mut inner: Box<dyn Read + Send>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+        std::thread::spawn(move || loop {
+            let mut chunk = vec![0u8; BUF];
+            let mut filled = 0;
+            let res = loop {
+                match inner.read(&mut chunk[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == chunk.len() {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            chunk.truncate(filled);
+            let end = filled == 0;
+            if filled > 0 && tx.send(Ok(chunk)).is_err() {
+                return; // the reader is gone
+            }
+            if let Err(e) = res {
+                let _ = tx.send(Err(e));
+                return;
+            }
+            if end {
+                return;
+            }
+        });
+        Pipelined {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl Read for Pipelined {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// One line from [`LineReader`].
