@@ -172,23 +172,54 @@ pub fn stop_all(dir: &Path) -> Result<Vec<String>> {
     let pids = Pids::load(dir)?;
     let mut stopped = Vec::new();
     for p in pids.processes.iter().rev() {
-        if !is_ours(p.pid, &p.marker) {
-            continue;
-        }
-        // SAFETY: kill(2) with a pid we verified above; no memory is involved.
-        unsafe { libc::kill(p.pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while is_ours(p.pid, &p.marker) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
         if is_ours(p.pid, &p.marker) {
-            // SAFETY: as above.
-            unsafe { libc::kill(p.pid, libc::SIGKILL) };
+            terminate(&[p.pid], &p.marker);
+            stopped.push(p.name.clone());
         }
-        stopped.push(p.name.clone());
+    }
+    // Children outlive a parent by a moment (Postfix's smtpd processes hold the listening
+    // sockets until they notice their master is gone). They inherited the marker, so stop
+    // those too — by marker, never by name — before saying the lab is down.
+    let mut markers: Vec<&str> = pids.processes.iter().map(|p| p.marker.as_str()).collect();
+    markers.sort_unstable();
+    markers.dedup();
+    for m in markers {
+        let left = processes_with(m);
+        if !left.is_empty() {
+            terminate(&left, m);
+        }
     }
     let _ = fs::remove_file(Pids::path(dir));
     Ok(stopped)
+}
+
+/// Every live process whose environment holds `marker`.
+fn processes_with(marker: &str) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != std::process::id() as i32 && is_ours(pid, marker))
+        .collect()
+}
+
+/// SIGTERM to each pid, then SIGKILL to whoever still carries `marker` after five seconds.
+fn terminate(pids: &[i32], marker: &str) {
+    for &pid in pids {
+        // SAFETY: kill(2) on a pid whose environment carries our marker; no memory involved.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|&p| is_ours(p, marker)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &pid in pids {
+        if is_ours(pid, marker) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
 }
 
 /// Fails with the name of whatever already holds one of the lab's addresses.
