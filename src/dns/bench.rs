@@ -100,7 +100,9 @@ pub async fn run(
         .map(|i| {
             let resolver = resolver.clone();
             let (name, rtype) = &queries[(i % n) as usize];
-            async move { resolver.query(name, *rtype).await.is_ok() }
+            // Outside tokio's cooperative budget: thousands of futures polled from one task
+            // would otherwise exhaust it every tick and spin re-waking each other.
+            tokio::task::unconstrained(async move { resolver.query(name, *rtype).await.is_ok() })
         })
         .buffer_unordered(in_flight.max(1))
         .fold((0u64, 0u64), |(ok, bad), r| async move {

@@ -24,6 +24,11 @@ const FUDGE: u16 = 300;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// RFC 8945 §5.3.1: at most 99 unsigned messages between signed ones.
 const MAX_UNSIGNED_RUN: usize = 99;
+/// Most bytes accepted in one transfer. The largest ccTLD zones offered by AXFR are a few
+/// hundred MB of wire data; a server that never sends the closing SOA must not fill the disk.
+const MAX_TRANSFER_BYTES: u64 = 16 << 30;
+/// Longest a whole transfer may take (each read also has [`IO_TIMEOUT`]).
+const MAX_TRANSFER_TIME: Duration = Duration::from_secs(6 * 3600);
 
 /// A TSIG key: its name and HMAC-SHA256 secret.
 #[derive(Clone)]
@@ -165,7 +170,15 @@ fn transfer(
 
     writeln!(out, "; AXFR of {zone} from {addr}")?;
     let (mut records, mut messages, mut soa_seen) = (0u64, 0u64, 0u32);
+    let (started, mut received) = (std::time::Instant::now(), 0u64);
     loop {
+        if received > MAX_TRANSFER_BYTES || started.elapsed() > MAX_TRANSFER_TIME {
+            bail!(
+                "{addr}: transfer of {zone} exceeded {} bytes or {:?} without its closing SOA",
+                MAX_TRANSFER_BYTES,
+                MAX_TRANSFER_TIME
+            );
+        }
         let mut lenbuf = [0u8; 2];
         tcp.read_exact(&mut lenbuf)
             .with_context(|| format!("{addr}: connection ended before the closing SOA"))?;
@@ -173,6 +186,7 @@ fn transfer(
         tcp.read_exact(&mut buf)
             .with_context(|| format!("{addr}: truncated message"))?;
         messages += 1;
+        received += buf.len() as u64 + 2;
         let resp = Message::from_vec(&buf).map_err(|e| anyhow!("{addr}: bad message: {e}"))?;
         if resp.metadata.id != id || resp.metadata.message_type != MessageType::Response {
             bail!("{addr}: answer does not match the query (id or QR bit)");
