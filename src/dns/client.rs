@@ -202,6 +202,21 @@ impl Pending {
         ))
     }
 
+    /// Builds the query for `name`/`rtype` and registers it under a fresh id: returns the id,
+    /// the wire message carrying it, and the receiver of its answer.
+    fn enqueue(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<(u16, Vec<u8>, oneshot::Receiver<Delivery>), DnsFailure> {
+        let mut wire = build_query(0, name, rtype)?;
+        let span = question_span(&wire)
+            .ok_or_else(|| DnsFailure::Malformed("cannot locate our own question".into()))?;
+        let (id, rx) = self.register(wire[span].into())?;
+        wire[..2].copy_from_slice(&id.to_be_bytes());
+        Ok((id, wire, rx))
+    }
+
     fn forget(&self, id: u16) {
         self.map
             .lock()
@@ -743,12 +758,7 @@ impl Resolver {
     ) -> Result<Vec<u8>, DnsFailure> {
         let i = server.next_lane.fetch_add(1, Ordering::Relaxed) % server.lanes.len();
         let lane = &server.lanes[i];
-        let probe = build_query(0, name, rtype)?;
-        let span = question_span(&probe)
-            .ok_or_else(|| DnsFailure::Malformed("cannot locate our own question".into()))?;
-        let (id, rx) = lane.pending.register(probe[span].into())?;
-        let mut wire = probe;
-        wire[..2].copy_from_slice(&id.to_be_bytes());
+        let (id, wire, rx) = lane.pending.enqueue(name, rtype)?;
         Stats::bump(&self.stats.sent);
         if lane.outbox.send(wire).is_err() {
             lane.pending.forget(id);
@@ -782,16 +792,12 @@ impl Resolver {
         wait: Duration,
     ) -> Result<Vec<u8>, DnsFailure> {
         let lane = self.tcp_lane(server, wait).await?;
-        let probe = build_query(0, name, rtype)?;
-        let span = question_span(&probe)
-            .ok_or_else(|| DnsFailure::Malformed("cannot locate our own question".into()))?;
-        let (id, rx) = lane.pending.register(probe[span].into())?;
-        let len = u16::try_from(probe.len())
+        let (id, wire, rx) = lane.pending.enqueue(name, rtype)?;
+        let len = u16::try_from(wire.len())
             .map_err(|_| DnsFailure::Malformed("query longer than 65535 bytes".into()))?;
-        let mut framed = Vec::with_capacity(probe.len() + 2);
+        let mut framed = Vec::with_capacity(wire.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(&id.to_be_bytes());
-        framed.extend_from_slice(&probe[2..]);
+        framed.extend_from_slice(&wire);
         Stats::bump(&self.stats.sent);
         let written = {
             let mut w = lane.writer.lock().await;

@@ -92,6 +92,15 @@ async fn until_starttls(s: &mut TcpStream, name: &str) -> Option<()> {
     }
 }
 
+/// Accepts STARTTLS (`220 Ready`) and reads the client's first TLS bytes (its ClientHello).
+async fn accept_starttls(s: &mut TcpStream, name: &str, ready: &[u8]) -> Option<()> {
+    until_starttls(s, name).await?;
+    s.write_all(ready).await.ok()?;
+    let mut hello = [0u8; 512];
+    let _ = s.read(&mut hello).await.ok()?;
+    Some(())
+}
+
 async fn handle(behaviour: Behaviour, mut s: TcpStream, name: String) -> Option<()> {
     match behaviour {
         Behaviour::SlowBanner => {
@@ -133,32 +142,18 @@ async fn handle(behaviour: Behaviour, mut s: TcpStream, name: String) -> Option<
             read_line(&mut s).await?;
         }
         Behaviour::GarbageHello => {
-            until_starttls(&mut s, &name).await?;
-            s.write_all(b"220 2.0.0 Ready to start TLS\r\n")
-                .await
-                .ok()?;
-            let mut hello = [0u8; 512];
-            let _ = s.read(&mut hello).await.ok()?;
+            accept_starttls(&mut s, &name, b"220 2.0.0 Ready to start TLS\r\n").await?;
             s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\nthis is not TLS")
                 .await
                 .ok()?;
-            let _ = s.read(&mut hello).await;
+            let _ = s.read(&mut [0u8; 512]).await;
         }
         Behaviour::CloseHandshake => {
-            until_starttls(&mut s, &name).await?;
-            s.write_all(b"220 2.0.0 Ready to start TLS\r\n")
-                .await
-                .ok()?;
-            let mut hello = [0u8; 512];
-            let _ = s.read(&mut hello).await.ok()?;
+            accept_starttls(&mut s, &name, b"220 2.0.0 Ready to start TLS\r\n").await?;
         }
         Behaviour::Pipelined => {
-            until_starttls(&mut s, &name).await?;
-            s.write_all(b"220 2.0.0 Ready to start TLS\r\n250 2.0.0 injected reply\r\n")
-                .await
-                .ok()?;
-            let mut rest = [0u8; 512];
-            let _ = s.read(&mut rest).await;
+            let ready = b"220 2.0.0 Ready to start TLS\r\n250 2.0.0 injected reply\r\n";
+            accept_starttls(&mut s, &name, ready).await?;
         }
     }
     Some(())
