@@ -132,17 +132,7 @@ pub async fn run(
         },
         max_rss_mib: rss,
         in_flight,
-        transport: StatsSnapshot {
-            sent: after.sent - before.sent,
-            answered: after.answered - before.answered,
-            retries: after.retries - before.retries,
-            timeouts: after.timeouts - before.timeouts,
-            tcp_queries: after.tcp_queries - before.tcp_queries,
-            dropped_unknown_id: after.dropped_unknown_id - before.dropped_unknown_id,
-            dropped_wrong_question: after.dropped_wrong_question - before.dropped_wrong_question,
-            dropped_malformed: after.dropped_malformed - before.dropped_malformed,
-            network_errors: after.network_errors - before.network_errors,
-        },
+        transport: after.since(&before),
     }
 }
 

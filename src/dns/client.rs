@@ -145,6 +145,29 @@ pub struct StatsSnapshot {
     pub network_errors: u64,
 }
 
+impl StatsSnapshot {
+    /// What happened between `earlier` and this snapshot.
+    pub fn since(&self, earlier: &StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            sent: self.sent.saturating_sub(earlier.sent),
+            answered: self.answered.saturating_sub(earlier.answered),
+            retries: self.retries.saturating_sub(earlier.retries),
+            timeouts: self.timeouts.saturating_sub(earlier.timeouts),
+            tcp_queries: self.tcp_queries.saturating_sub(earlier.tcp_queries),
+            dropped_unknown_id: self
+                .dropped_unknown_id
+                .saturating_sub(earlier.dropped_unknown_id),
+            dropped_wrong_question: self
+                .dropped_wrong_question
+                .saturating_sub(earlier.dropped_wrong_question),
+            dropped_malformed: self
+                .dropped_malformed
+                .saturating_sub(earlier.dropped_malformed),
+            network_errors: self.network_errors.saturating_sub(earlier.network_errors),
+        }
+    }
+}
+
 impl Stats {
     fn bump(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
