@@ -20,6 +20,8 @@
 //!   hosts to domains.
 //! * [`survey`] — **orchestrates** the decision procedure over the stages above (one domain
 //!   for `check`; the crawl reuses the same steps).
+//! * [`snapshot`] — **outputs** for machines: the versioned Parquet tables (domains, hosts,
+//!   probes) and `run.json` of each snapshot, written atomically part by part.
 //! * [`report`] — **outputs** for people: the `check` report.
 //! * [`lab`] — the offline mini-internet (nsd, unbound, Postfix on 127.x) with ground truth.
 //! * [`operations`] — the command line; `main.rs` is a thin front-end over it.
@@ -31,6 +33,7 @@ pub mod names;
 pub mod operations;
 pub mod report;
 pub mod smtp;
+pub mod snapshot;
 pub mod survey;
 pub mod verdict;
 pub mod zonelist;

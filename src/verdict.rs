@@ -9,7 +9,7 @@
 //! connections has usable secure TLSA records that match the chain every reachable address
 //! presents. Everything here is pure: the I/O that produces the inputs lives in `survey`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Version of the verdict taxonomy (the enums of this module and their meanings).
 pub const TAXONOMY_VERSION: u32 = 1;
@@ -17,7 +17,7 @@ pub const TAXONOMY_VERSION: u32 = 1;
 macro_rules! verdict_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal,)+ }) => {
         $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $v,)+ }
         impl $name {

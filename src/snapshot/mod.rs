@@ -1,0 +1,5 @@
+//! Snapshots: the Parquet tables a crawl writes and every report reads.
+
+mod rows;
+
+pub use rows::*;
