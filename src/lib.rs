@@ -22,10 +22,14 @@
 //!   for `check`; the crawl reuses the same steps).
 //! * [`snapshot`] — **outputs** for machines: the versioned Parquet tables (domains, hosts,
 //!   probes) and `run.json` of each snapshot, written atomically part by part.
+//! * [`crawl`] — **orchestrates** the survey: every input name through the same procedure,
+//!   with memo tables (a host resolved once, an address probed once), politeness limits,
+//!   progress, and resumable Parquet snapshots.
 //! * [`report`] — **outputs** for people: the `check` report.
 //! * [`lab`] — the offline mini-internet (nsd, unbound, Postfix on 127.x) with ground truth.
 //! * [`operations`] — the command line; `main.rs` is a thin front-end over it.
 
+pub mod crawl;
 pub mod dane;
 pub mod dns;
 pub mod lab;

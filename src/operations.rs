@@ -28,6 +28,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The main job: crawl every name of the zone lists through the RFC 7672 decision
+    /// procedure and write a Parquet snapshot (output/snapshot=YYYY-MM-DD/{domains,hosts,
+    /// probes}/part-*.parquet and run.json). Each MX host is resolved once and each address
+    /// probed once per SNI; rates and sessions are limited; an interrupted crawl resumes when
+    /// the same command is run again. `--lab` crawls the offline lab.
+    Crawl(Box<CrawlArgs>),
+    /// Combine the snapshots of a sharded crawl (`crawl --shard K/N` on N machines) into one.
+    Merge(MergeArgs),
     /// Run the whole RFC 7672 decision procedure for one domain and print the evidence:
     /// MX RRset, primary MX hosts, addresses, TLSA, a STARTTLS probe of every address, and
     /// the DANE-EE/DANE-TA match.
@@ -37,8 +45,6 @@ enum Command {
     /// with path building, signatures, validity at --at and name checks. Exit 0 on a match,
     /// 1 on no match.
     Verify(VerifyArgs),
-    /// Run the offline lab: a signed DNS hierarchy (nsd), a validating resolver (unbound) and
-    /// SMTP servers with STARTTLS (Postfix) on 127.x addresses, with known expected verdicts.
     /// Benchmarks (numbers for the record, never pass/fail).
     Bench {
         #[command(subcommand)]
@@ -47,6 +53,8 @@ enum Command {
         #[arg(long, global = true, default_value_t = 1)]
         threads: usize,
     },
+    /// Run the offline lab: a signed DNS hierarchy (nsd), a validating resolver (unbound) and
+    /// SMTP servers with STARTTLS (Postfix) on 127.x addresses, with known expected verdicts.
     Lab {
         #[command(subcommand)]
         action: LabAction,
@@ -59,6 +67,118 @@ enum Command {
         #[command(subcommand)]
         action: ZonelistsAction,
     },
+}
+
+#[derive(Debug, Args)]
+struct CrawlArgs {
+    /// Zone files or domain lists, gzip/zstd or plain, `-` for stdin
+    /// [default: zonelists/sample.txt; with --lab: zonelists/lab.txt].
+    inputs: Vec<String>,
+    /// Output root; the snapshot goes to OUT/snapshot=DATE (OUT/_shards/K-of-N/snapshot=DATE
+    /// with --shard).
+    #[arg(long, default_value = "output")]
+    out: PathBuf,
+    /// Snapshot date (YYYY-MM-DD) [default: resume the latest unfinished snapshot of the same
+    /// crawl, else today, UTC].
+    #[arg(long)]
+    snapshot: Option<String>,
+    /// Start the snapshot over, deleting what an earlier run of it wrote.
+    #[arg(long)]
+    fresh: bool,
+    /// Crawl only shard K of N (1-based) of the names; combine the shards with `merge`.
+    /// Under a Kubernetes Indexed Job or a Slurm array, pass
+    /// `--shard $((JOB_COMPLETION_INDEX+1))/N` or `--shard $SLURM_ARRAY_TASK_ID/N`.
+    #[arg(long)]
+    shard: Option<crate::zonelist::shard::Shard>,
+    /// Input format: auto, zone or list.
+    #[arg(long, default_value = "auto")]
+    format: crate::zonelist::Format,
+    /// The zone apex of a master file that starts with neither SOA nor $ORIGIN.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Validating resolver, ADDR or ADDR:PORT; repeat to spread the load over several
+    /// [default: the nameservers of /etc/resolv.conf]. Must be on loopback unless
+    /// --trust-resolver.
+    #[arg(long = "resolver")]
+    resolvers: Vec<String>,
+    /// Accept the AD bit from resolvers that are not on loopback (only over a trusted path).
+    #[arg(long)]
+    trust_resolver: bool,
+    /// A signed name that must come back with the AD bit (resolver self-check).
+    #[arg(long, default_value = ".")]
+    selfcheck_signed: String,
+    /// A deliberately broken name that must come back SERVFAIL (resolver self-check).
+    #[arg(long, default_value = "dnssec-failed.org")]
+    selfcheck_bogus: String,
+    /// DNS queries per second, retries included (0 = unlimited).
+    #[arg(long, default_value_t = 5000)]
+    qps: u32,
+    /// DNS queries in flight.
+    #[arg(long, default_value_t = 2000)]
+    dns_in_flight: usize,
+    /// Domains in progress at once.
+    #[arg(long, default_value_t = 5000)]
+    domains_in_flight: usize,
+    /// SMTP sessions in flight, in all.
+    #[arg(long, default_value_t = 200)]
+    smtp_sessions: usize,
+    /// SMTP sessions in flight to any one address.
+    #[arg(long, default_value_t = 1)]
+    sessions_per_address: usize,
+    /// New SMTP sessions per second to any one provider (registrable domain of the MX host;
+    /// 0 = unlimited).
+    #[arg(long, default_value_t = 5)]
+    provider_rate: u32,
+    /// Name sent in EHLO: set it to a host name of yours whose web page explains the survey
+    /// and how to opt out.
+    #[arg(long, default_value = "dane-survey.invalid")]
+    ehlo: String,
+    /// Per-stage SMTP timeout in seconds.
+    #[arg(long, default_value_t = 30)]
+    smtp_timeout: u64,
+    /// Also probe MX hosts without TLSA (insecure hosts, no TLSA); their verdicts do not
+    /// depend on it, so by default they are not contacted.
+    #[arg(long)]
+    probe_all_hosts: bool,
+    /// Opt-out file: domains (with their subdomains) and CIDR blocks never queried or probed.
+    #[arg(long)]
+    opt_out: Option<PathBuf>,
+    /// Probe MX hosts on loopback addresses (for the lab).
+    #[arg(long)]
+    allow_loopback: bool,
+    /// Judge certificate validity at this time (RFC 3339) [default: when the snapshot started].
+    #[arg(long)]
+    at: Option<String>,
+    /// Domains per Parquet part (the unit of commit and of resume).
+    #[arg(long, default_value_t = 10_000)]
+    part_size: u64,
+    /// No progress bars: print a summary line every --progress-interval seconds instead (the
+    /// default without a terminal).
+    #[arg(long)]
+    no_progress: bool,
+    /// Seconds between summary lines without progress bars.
+    #[arg(long, default_value_t = 10)]
+    progress_interval: u64,
+    /// Crawl the lab: bring it up if needed, use its resolver and self-check names, allow
+    /// loopback, short SMTP timeouts, and zonelists/lab.txt as the default input.
+    #[arg(long)]
+    lab: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Shard snapshot directories [default: OUT/_shards/*/snapshot=DATE].
+    shards: Vec<PathBuf>,
+    /// Output root; the merged snapshot goes to OUT/snapshot=DATE.
+    #[arg(long, default_value = "output")]
+    out: PathBuf,
+    /// Snapshot date [default: the date of the first shard given, or the latest under
+    /// OUT/_shards].
+    #[arg(long)]
+    snapshot: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +366,8 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check(args).await,
+        Command::Crawl(args) => crawl(*args).await,
+        Command::Merge(args) => merge(args),
         Command::Verify(args) => verify(args),
         Command::Bench {
             target: BenchTarget::Dns(args),
@@ -407,6 +529,7 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
         at,
         allow_loopback,
         smtp_port: 25,
+        probe_without_tlsa: true,
     };
     let report = check_domain(&ctx, &domain).await;
     if args.json {
@@ -414,6 +537,157 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
     } else {
         print!("{}", report::check_text(&report));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The nameservers of /etc/resolv.conf (127.0.0.1 if it names none).
+fn system_resolvers() -> Vec<String> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let v: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("nameserver")).then(|| w.next().map(str::to_string))?
+        })
+        .collect();
+    if v.is_empty() {
+        vec!["127.0.0.1".into()]
+    } else {
+        v
+    }
+}
+
+async fn crawl(a: CrawlArgs) -> Result<ExitCode> {
+    use crate::crawl::{politeness::SmtpLimits, CrawlConfig};
+    use std::num::NonZeroU32;
+    let (servers, selfcheck_names, allow_loopback) = if a.lab {
+        let dir = lab::default_dir();
+        if lab::up(&dir).await? {
+            eprintln!("lab started in {}", dir.display());
+        }
+        (vec![lab::resolver_addr()], lab::selfcheck_names(), true)
+    } else {
+        let given = if a.resolvers.is_empty() {
+            system_resolvers()
+        } else {
+            a.resolvers.clone()
+        };
+        let servers = given
+            .iter()
+            .map(|s| ResolverConfig::parse_server(s).map_err(|e| anyhow!(e)))
+            .collect::<Result<Vec<_>>>()?;
+        (
+            servers,
+            (
+                parse_name("--selfcheck-signed", &a.selfcheck_signed)?,
+                parse_name("--selfcheck-bogus", &a.selfcheck_bogus)?,
+            ),
+            a.allow_loopback,
+        )
+    };
+    let mut resolver = ResolverConfig::new(servers);
+    resolver.trust_remote = a.trust_resolver;
+    resolver.max_in_flight = a.dns_in_flight.max(1);
+    resolver.qps = NonZeroU32::new(a.qps);
+    let mut probe = ProbeConfig {
+        ehlo_name: a.ehlo.clone(),
+        stage_timeout: Duration::from_secs(a.smtp_timeout),
+        ..ProbeConfig::default()
+    };
+    if a.lab {
+        probe.stage_timeout = probe.stage_timeout.min(Duration::from_secs(5));
+        probe.session_timeout = Duration::from_secs(20);
+    }
+    let inputs = if !a.inputs.is_empty() {
+        a.inputs.clone()
+    } else if a.lab {
+        vec!["zonelists/lab.txt".to_string()]
+    } else {
+        vec![crate::zonelist::DEFAULT_INPUT.to_string()]
+    };
+    let cfg = CrawlConfig {
+        inputs,
+        format: a.format,
+        origin: a.origin.clone(),
+        shard: a.shard,
+        out: a.out.clone(),
+        snapshot: a.snapshot.clone(),
+        fresh: a.fresh,
+        resolver,
+        selfcheck: selfcheck_names,
+        probe,
+        at: a.at.as_deref().map(|t| parse_at(Some(t))).transpose()?,
+        allow_loopback,
+        probe_all: a.probe_all_hosts,
+        smtp: SmtpLimits {
+            sessions: a.smtp_sessions.max(1),
+            sessions_per_address: a.sessions_per_address.max(1),
+            per_provider_rate: NonZeroU32::new(a.provider_rate),
+        },
+        domains_in_flight: a.domains_in_flight.max(1),
+        part_size: a.part_size,
+        max_open_parts: 64,
+        optout: a.opt_out.clone(),
+        progress_bars: !a.no_progress,
+        progress_interval: Duration::from_secs(a.progress_interval.max(1)),
+    };
+    let s = crate::crawl::run(cfg).await?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{}", report::crawl_text(&s));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn merge(a: MergeArgs) -> Result<ExitCode> {
+    use crate::snapshot;
+    let shards = if a.shards.is_empty() {
+        let root = a.out.join("_shards");
+        let mut dirs = Vec::new();
+        let mut dates = std::collections::BTreeSet::new();
+        for e in std::fs::read_dir(&root)
+            .with_context(|| format!("no shard outputs under {}", root.display()))?
+        {
+            let shard_root = e?.path();
+            for s in snapshot::catalogue(&shard_root)? {
+                if a.snapshot.as_ref().is_none_or(|d| *d == s.date) {
+                    dates.insert(s.date.clone());
+                    dirs.push((s.date, s.dir));
+                }
+            }
+        }
+        let Some(date) = a.snapshot.clone().or_else(|| dates.last().cloned()) else {
+            bail!("no shard snapshots under {}", root.display());
+        };
+        dirs.into_iter()
+            .filter(|(d, _)| *d == date)
+            .map(|(_, p)| p)
+            .collect()
+    } else {
+        a.shards.clone()
+    };
+    let Some(first) = shards.first() else {
+        bail!("nothing to merge");
+    };
+    let date = match &a.snapshot {
+        Some(d) => d.clone(),
+        None => {
+            snapshot::read_run(first)?
+                .with_context(|| format!("{} has no run.json", first.display()))?
+                .snapshot
+        }
+    };
+    crate::crawl::check_date(&date)?;
+    let dest = snapshot::snapshot_dir(&a.out, &date);
+    let run = snapshot::merge(&shards, &dest)?;
+    println!(
+        "merged {} shard(s) into {}: {} domains, complete: {}",
+        shards.len(),
+        dest.display(),
+        run.rows.get("domains").copied().unwrap_or(0),
+        run.complete
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -425,7 +425,7 @@ fn unbound_conf(dir: &Path) -> String {
          verbosity: 1\n  val-log-level: 2\n  ede: yes\n  num-threads: 1\n  \
          root-hints: \"{d}/root.hints\"\n  trust-anchor-file: \"{d}/root.ds\"\n  \
          module-config: \"validator iterator\"\n  harden-dnssec-stripped: yes\n  \
-         serve-expired: no\n  prefetch: no\n  cache-max-ttl: 300\n  \
+         serve-expired: no\n  prefetch: no\n  cache-max-ttl: 300\n  val-bogus-ttl: 0\n  \
          so-rcvbuf: 4m\n  so-sndbuf: 4m\n  msg-cache-size: 64m\n  rrset-cache-size: 128m\n  \
          num-queries-per-thread: 4096\n"
     );

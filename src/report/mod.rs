@@ -70,3 +70,41 @@ pub fn check_text(r: &DomainReport) -> String {
     }
     o
 }
+
+/// The closing summary of a crawl.
+pub fn crawl_text(s: &crate::crawl::CrawlSummary) -> String {
+    let mut o = String::new();
+    let r = &s.run;
+    let rows = |t: &str| r.rows.get(t).copied().unwrap_or(0);
+    if s.domains_this_run == 0 && r.complete && !s.resumed {
+        let _ = writeln!(o, "snapshot {} was already complete", s.dir.display());
+    }
+    let _ = writeln!(
+        o,
+        "snapshot {} ({}): {} domains, {} MX hosts, {} probes{}",
+        r.snapshot,
+        s.dir.display(),
+        rows("domains"),
+        rows("hosts"),
+        rows("probes"),
+        if r.complete { "" } else { " — INCOMPLETE" }
+    );
+    let _ = writeln!(
+        o,
+        "this run: {} domains, {} MX hosts resolved, {} SMTP sessions in {:.1} s{}",
+        s.domains_this_run,
+        s.hosts_this_run,
+        s.sessions_this_run,
+        s.seconds,
+        if s.resumed { " (resumed)" } else { "" }
+    );
+    if r.domains_opted_out > 0 {
+        let _ = writeln!(o, "opted out: {} domains", r.domains_opted_out);
+    }
+    let mut v: Vec<(&String, &u64)> = r.verdicts.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    for (verdict, n) in v {
+        let _ = writeln!(o, "  {verdict:<18} {n}");
+    }
+    o
+}

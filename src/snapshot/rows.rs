@@ -61,7 +61,8 @@ pub struct DomainRow {
     pub mx_lookup: String,
     /// `secure` or `insecure` when the MX lookup got an answer or a denial; null on failure.
     pub mx_security: Option<String>,
-    /// The MX RRset as published (empty unless the lookup returned data).
+    /// The MX RRset as published, sorted by preference and exchange (empty unless the lookup
+    /// returned data).
     pub mx: Vec<MxRecord>,
     /// The primary (lowest-preference) MX hosts, sorted.
     pub primary_hosts: Vec<String>,
@@ -101,7 +102,7 @@ pub struct HostRow {
     pub tlsa_lookups: Vec<TlsaLookup>,
     /// The TLSA base domain whose secure RRset was used (RFC 7672 §2.2.3), if any.
     pub tlsa_base_domain: Option<String>,
-    /// The TLSA RRset as published, presentation form, in answer order.
+    /// The TLSA RRset as published, presentation form, sorted.
     pub tlsa: Vec<String>,
     /// The usable subset (RFC 7672 §3.1.3 with digest agility).
     pub tlsa_usable: Vec<String>,

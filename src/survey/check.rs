@@ -1,7 +1,9 @@
 //! The RFC 7672 decision procedure for one domain, end to end (DNS → SMTP → matching).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use futures::future::join_all;
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -41,6 +43,66 @@ pub struct CheckContext {
     pub allow_loopback: bool,
     /// SMTP port (25; the lab can only use 25 too, but tests may override).
     pub smtp_port: u16,
+    /// Also probe MX hosts that have no usable-or-not TLSA RRset (insecure hosts, hosts
+    /// without TLSA). `check` does, to show what a sender would see; the crawl does not by
+    /// default, because their verdict does not depend on the probe and a survey should not
+    /// open SMTP sessions it does not need.
+    pub probe_without_tlsa: bool,
+}
+
+/// What the probe stage returned for one address: a probe (shared, since one SMTP session
+/// may serve several MX hosts with the same address and SNI), or why there was none.
+#[derive(Debug, Clone)]
+pub enum Probed {
+    /// The probe ran.
+    Done(Arc<ProbeResult>),
+    /// Not probed, by policy (special-purpose address, opt-out); the reason in words.
+    Skipped(String),
+}
+
+/// Who opens SMTP sessions: directly for `check`, through memo tables and politeness limits
+/// for the crawl. Exists so both run the same decision procedure ([`check_host`]).
+pub trait Prober: Sync {
+    /// Probes `ip` (on the context's SMTP port) for MX host `host`, sending `sni`.
+    fn probe(
+        &self,
+        ctx: &CheckContext,
+        host: &Name,
+        ip: IpAddr,
+        sni: &str,
+    ) -> impl Future<Output = Probed> + Send;
+}
+
+/// The prober of `check`: one session per address, special-purpose addresses skipped.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DirectProber;
+
+impl Prober for DirectProber {
+    async fn probe(&self, ctx: &CheckContext, _host: &Name, ip: IpAddr, sni: &str) -> Probed {
+        if let Some(why) = address_policy(ctx, ip) {
+            return Probed::Skipped(why);
+        }
+        Probed::Done(Arc::new(
+            smtp::probe(SocketAddr::new(ip, ctx.smtp_port), sni, &ctx.probe).await,
+        ))
+    }
+}
+
+/// Why `ip` is never probed under the context's policy (special-purpose addresses, loopback
+/// unless allowed), or `None`.
+pub fn address_policy(ctx: &CheckContext, ip: IpAddr) -> Option<String> {
+    let why = special_purpose(ip)?;
+    if ctx.allow_loopback && ip.is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "not probed: {why} address{}",
+        if ip.is_loopback() {
+            " (pass --allow-loopback for a lab)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// The MX RRset as seen, with its security.
@@ -67,9 +129,16 @@ pub struct AddressReport {
     pub matched: Option<String>,
     /// What the server would need: its leaf as `3 1 1` and the SHA-256 of each presented cert.
     pub leaf_3_1_1: Option<String>,
+    /// The leaf's DNS names (SAN dNSNames, else CN), at most [`MAX_LEAF_NAMES`]: the
+    /// evidence for a name mismatch, and what lets a domain's own name count as a reference
+    /// identifier (RFC 7672 §3.2.2) without probing again per domain.
+    pub leaf_names: Vec<String>,
     /// The probe's record (banner, EHLO, TLS version, cipher, stage, error).
-    pub probe: Option<ProbeResult>,
+    pub probe: Option<Arc<ProbeResult>>,
 }
+
+/// Most leaf names kept per address (a certificate with more is hostile or absurd).
+pub const MAX_LEAF_NAMES: usize = 1000;
 
 /// One MX host: its DNS facts and its addresses.
 #[derive(Debug, Serialize)]
@@ -82,6 +151,8 @@ pub struct HostReport {
     pub primary: bool,
     /// How the A and AAAA lookups came back.
     pub address_lookup: String,
+    /// Secure when both address answers validated (null when a lookup failed).
+    pub address_security: Option<Security>,
     /// The CNAME-expanded name, when the host is an alias.
     pub canonical: Option<String>,
     /// The addresses found.
@@ -161,8 +232,62 @@ fn addr_of(r: &RData) -> Option<IpAddr> {
     }
 }
 
-/// Runs the whole procedure for `domain` (already normalised).
+/// Runs the whole procedure for `domain` (already normalised), probing directly.
 pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
+    let (mut report, records) = mx_stage(ctx, domain).await;
+    let Some(records) = records else {
+        return report;
+    };
+    let (hosts, lowest) = sorted_hosts(&records);
+    // MX RRsets are peer input: check at most MAX_MX_HOSTS hosts (primary ones first).
+    let checks = hosts
+        .iter()
+        .take(MAX_MX_HOSTS)
+        .map(|(pref, name)| async move {
+            let mut h = check_host(ctx, name, &DirectProber).await;
+            h.preference = *pref;
+            h.primary = *pref == lowest;
+            h
+        });
+    report.hosts = join_all(checks).await;
+    let summaries: Vec<HostSummary> = report.hosts.iter().map(HostSummary::of).collect();
+    let hosts: Vec<(bool, &HostSummary)> = report
+        .hosts
+        .iter()
+        .zip(&summaries)
+        .map(|(h, s)| (h.primary, s))
+        .collect();
+    let outcome = judge_domain(&report.domain, &hosts);
+    // Show the address verdicts the domain was judged on (its own name may have passed a
+    // DANE-TA leaf that the host alone did not).
+    for (h, (verdict, addresses)) in report.hosts.iter_mut().zip(&outcome.hosts) {
+        if h.verdict != *verdict {
+            h.verdict = *verdict;
+            h.reason = format!("{} (with the domain as reference identifier)", verdict);
+        }
+        for (a, v) in h.probes.iter_mut().zip(addresses) {
+            if a.verdict != *v {
+                a.verdict = *v;
+                a.reason = format!(
+                    "{} (a leaf name matches the domain {}, a reference identifier by RFC 7672 §3.2.2)",
+                    a.reason, report.domain
+                );
+            }
+        }
+    }
+    report.verdict = outcome.verdict;
+    report.all_hosts_verdict = outcome.all_hosts_verdict;
+    report.reason = outcome.reason;
+    report
+}
+
+/// Steps 1–2 of the procedure: the MX lookup and what it decides alone. Returns the report
+/// so far and, when the MX RRset is secure data naming valid primary hosts, the records to
+/// go on with; otherwise the report already holds the final verdict.
+pub async fn mx_stage(
+    ctx: &CheckContext,
+    domain: &Name,
+) -> (DomainReport, Option<Vec<(u16, Name)>>) {
     let mut report = DomainReport {
         domain: display(domain),
         taxonomy_version: TAXONOMY_VERSION,
@@ -189,7 +314,7 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
             set_providers(&mut report, &d.records);
         }
     }
-    let (verdict, reason) = match &mx {
+    let (verdict, reason) = match mx {
         // RFC 7505: a lone `0 .` says the domain takes no mail, signed or not.
         Lookup::Data(d)
             if d.records.len() == 1 && d.records[0].0 == 0 && d.records[0].1.is_root() =>
@@ -221,16 +346,29 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
             DomainVerdict::Insecure,
             "the MX RRset is not DNSSEC-signed, so DANE does not apply".into(),
         ),
-        Lookup::Data(d) => return check_hosts(ctx, domain, &d.records, report).await,
+        Lookup::Data(d) => {
+            let (hosts, lowest) = sorted_hosts(&d.records);
+            match hosts
+                .iter()
+                .filter(|h| h.0 == lowest)
+                .find_map(|h| invalid_mx_target(&h.1).map(|why| (display(&h.1), why)))
+            {
+                Some((name, why)) => (
+                    DomainVerdict::InvalidMx,
+                    format!("primary MX host {name} is invalid: {why}"),
+                ),
+                None => return (report, Some(d.records)),
+            }
+        }
     };
     report.verdict = verdict;
     report.reason = reason;
-    report
+    (report, None)
 }
 
 /// The MX hosts sorted by preference then name, each once at its lowest preference, and the
 /// lowest (primary) preference.
-fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
+pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
     let mut by_host: BTreeMap<String, (u16, Name)> = BTreeMap::new();
     for (pref, name) in records {
         let e = by_host
@@ -262,61 +400,130 @@ fn set_providers(report: &mut DomainReport, records: &[(u16, Name)]) {
     report.provider = report.providers.first().cloned();
 }
 
-async fn check_hosts(
-    ctx: &CheckContext,
-    domain: &Name,
-    records: &[(u16, Name)],
-    mut report: DomainReport,
-) -> DomainReport {
-    let (hosts, lowest) = sorted_hosts(records);
-    let primary: Vec<&(u16, Name)> = hosts.iter().filter(|h| h.0 == lowest).collect();
-    if let Some((name, why)) = primary
-        .iter()
-        .find_map(|h| invalid_mx_target(&h.1).map(|why| (display(&h.1), why)))
-    {
-        report.verdict = DomainVerdict::InvalidMx;
-        report.reason = format!("primary MX host {name} is invalid: {why}");
-        return report;
-    }
-
-    // MX RRsets are peer input: check at most MAX_MX_HOSTS hosts (primary ones first).
-    let checks = hosts
-        .iter()
-        .take(MAX_MX_HOSTS)
-        .map(|(pref, name)| async move {
-            let mut h = check_host(ctx, domain, name).await;
-            h.preference = *pref;
-            h.primary = *pref == lowest;
-            h
-        });
-    report.hosts = join_all(checks).await;
-
-    let primary_verdicts: Vec<HostVerdict> = report
-        .hosts
-        .iter()
-        .filter(|h| h.primary)
-        .map(|h| h.verdict)
-        .collect();
-    let all: Vec<HostVerdict> = report.hosts.iter().map(|h| h.verdict).collect();
-    report.verdict = domain_from_hosts(&primary_verdicts);
-    report.all_hosts_verdict = Some(domain_from_hosts(&all));
-    report.reason = report
-        .hosts
-        .iter()
-        .filter(|h| h.primary)
-        .map(|h| format!("{}: {} ({})", h.name, h.verdict, h.reason))
-        .collect::<Vec<_>>()
-        .join("; ");
-    report
+/// What the domain verdict needs of one MX host: domain-independent, so the crawl keeps one
+/// per host however many domains share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSummary {
+    /// The host name as published.
+    pub name: String,
+    /// The host verdict with the base domain and the host as reference identifiers.
+    pub verdict: HostVerdict,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Whether the host has usable TLSA records (its verdict comes from its addresses).
+    pub usable_tlsa: bool,
+    /// Per probed address: its verdict and the leaf's names.
+    pub addresses: Vec<(AddressVerdict, Vec<String>)>,
 }
 
-/// Steps 3–7 of the procedure for one MX host.
-pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostReport {
+impl HostSummary {
+    /// The summary of a full host report.
+    pub fn of(h: &HostReport) -> Self {
+        HostSummary {
+            name: h.name.clone(),
+            verdict: h.verdict,
+            reason: h.reason.clone(),
+            usable_tlsa: !h.usable.is_empty(),
+            addresses: h
+                .probes
+                .iter()
+                .map(|p| (p.verdict, p.leaf_names.clone()))
+                .collect(),
+        }
+    }
+
+    /// The host's address verdicts and verdict for `domain`: RFC 7672 §3.2.2 lets a sender
+    /// also accept the next-hop domain as a reference identifier, so a DANE-TA leaf that
+    /// names the domain (but neither the base domain nor the host) passes for that domain.
+    /// `verify` ranks a name mismatch just below a pass, so adding a reference identifier
+    /// that a leaf name matches turns exactly those addresses into passes.
+    pub fn for_domain(&self, domain: &str) -> (HostVerdict, Vec<AddressVerdict>) {
+        let addresses: Vec<AddressVerdict> = self
+            .addresses
+            .iter()
+            .map(|(v, names)| {
+                if *v == AddressVerdict::NameMismatch
+                    && names.iter().any(|n| dane::name_matches(n, domain))
+                {
+                    AddressVerdict::Pass
+                } else {
+                    *v
+                }
+            })
+            .collect();
+        let changed = addresses
+            .iter()
+            .zip(&self.addresses)
+            .any(|(a, (b, _))| a != b);
+        let verdict = if changed && self.usable_tlsa {
+            host_from_addresses(&addresses)
+        } else {
+            self.verdict
+        };
+        (verdict, addresses)
+    }
+}
+
+/// The verdicts of a domain whose MX RRset is secure, from its hosts' summaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainOutcome {
+    /// Over the primary hosts.
+    pub verdict: DomainVerdict,
+    /// Over every host.
+    pub all_hosts_verdict: Option<DomainVerdict>,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Per host (in the order given): its verdict and address verdicts for this domain.
+    pub hosts: Vec<(HostVerdict, Vec<AddressVerdict>)>,
+}
+
+/// Steps 8–9: the domain verdict from its MX hosts, each flagged primary or not (pure;
+/// `check` and the crawl share it).
+pub fn judge_domain(domain: &str, hosts: &[(bool, &HostSummary)]) -> DomainOutcome {
+    let per_host: Vec<(HostVerdict, Vec<AddressVerdict>)> =
+        hosts.iter().map(|(_, h)| h.for_domain(domain)).collect();
+    let primary: Vec<HostVerdict> = hosts
+        .iter()
+        .zip(&per_host)
+        .filter(|((p, _), _)| *p)
+        .map(|(_, v)| v.0)
+        .collect();
+    let all: Vec<HostVerdict> = per_host.iter().map(|v| v.0).collect();
+    let reason = hosts
+        .iter()
+        .zip(&per_host)
+        .filter(|((p, _), _)| *p)
+        .map(|((_, h), v)| {
+            if v.0 == h.verdict {
+                format!("{}: {} ({})", h.name, v.0, h.reason)
+            } else {
+                format!(
+                    "{}: {} (a DANE-TA leaf names the domain itself, a reference identifier \
+                     by RFC 7672 §3.2.2)",
+                    h.name, v.0
+                )
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    DomainOutcome {
+        verdict: domain_from_hosts(&primary),
+        all_hosts_verdict: Some(domain_from_hosts(&all)),
+        reason,
+        hosts: per_host,
+    }
+}
+
+/// Steps 3–7 of the procedure for one MX host, independent of the domain that named it:
+/// addresses, TLSA (with the CNAME rules of RFC 7672 §2.2.3), probes through `prober`, and
+/// the DANE match with the TLSA base domain and the host as reference identifiers.
+pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -> HostReport {
     let mut r = HostReport {
         name: display(host),
         preference: 0,
         primary: false,
         address_lookup: String::new(),
+        address_security: None,
         canonical: None,
         addresses: Vec::new(),
         tlsa_lookups: Vec::new(),
@@ -373,17 +580,34 @@ pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostR
     r.canonical = canonical.as_ref().map(display);
     let secure =
         a.security() == Some(Security::Secure) && aaaa.security() == Some(Security::Secure);
+    r.address_security = Some(if secure {
+        Security::Secure
+    } else {
+        Security::Insecure
+    });
     if r.addresses.is_empty() {
         r.verdict = HostVerdict::HostNxdomain;
         r.reason = format!("no address ({})", r.address_lookup);
         return r;
     }
+    let refs_without_tlsa = [display(host)];
     if !secure {
         r.verdict = HostVerdict::InsecureHost;
         r.reason = "the host's address records are not DNSSEC-signed, so TLSA there is not \
                     looked up (RFC 7672 §2.2.2)"
             .into();
-        r.probes = probe_all(ctx, host, &r.addresses, None, &[], &[]).await;
+        if ctx.probe_without_tlsa {
+            r.probes = probe_all(
+                ctx,
+                prober,
+                host,
+                host,
+                &r.addresses,
+                None,
+                &refs_without_tlsa,
+            )
+            .await;
+        }
         return r;
     }
 
@@ -421,7 +645,18 @@ pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostR
     let Some((base, rrset)) = found else {
         r.verdict = HostVerdict::NoTlsa;
         r.reason = "no secure TLSA RRset at any candidate base domain".into();
-        r.probes = probe_all(ctx, host, &r.addresses, None, &[], &[]).await;
+        if ctx.probe_without_tlsa {
+            r.probes = probe_all(
+                ctx,
+                prober,
+                host,
+                host,
+                &r.addresses,
+                None,
+                &refs_without_tlsa,
+            )
+            .await;
+        }
         return r;
     };
     r.tlsa_base_domain = Some(display(&base));
@@ -433,19 +668,11 @@ pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostR
         .iter()
         .map(|(t, why)| (t.to_string(), why.to_string()))
         .collect();
-    // Reference identifiers (RFC 7672 §3.2.2): the base domain, the host as published, and the
-    // domain itself (its MX RRset is secure whenever we get here).
-    let mut refs = vec![display(&base), display(host), display(domain)];
+    // Reference identifiers (RFC 7672 §3.2.2): the base domain and the host as published.
+    // The domain itself is added per domain by `HostSummary::for_domain`.
+    let mut refs = vec![display(&base), display(host)];
     refs.dedup();
-    r.probes = probe_all(
-        ctx,
-        &base,
-        &r.addresses,
-        Some(&rrset),
-        &usability.usable,
-        &refs,
-    )
-    .await;
+    r.probes = probe_all(ctx, prober, host, &base, &r.addresses, Some(&rrset), &refs).await;
     if usability.usable.is_empty() {
         r.verdict = HostVerdict::EncryptOnly;
         r.reason =
@@ -477,48 +704,37 @@ pub async fn check_host(ctx: &CheckContext, domain: &Name, host: &Name) -> HostR
 /// (the probe then only records what the server offers).
 async fn probe_all(
     ctx: &CheckContext,
+    prober: &impl Prober,
+    host: &Name,
     sni: &Name,
     addresses: &[IpAddr],
     rrset: Option<&[TlsaRecord]>,
-    usable: &[TlsaRecord],
     refs: &[String],
 ) -> Vec<AddressReport> {
     let sni = display(sni);
     let jobs = addresses.iter().map(|&ip| {
         let sni = sni.clone();
         async move {
-            if let Some(why) = special_purpose(ip) {
-                if !(ctx.allow_loopback && ip.is_loopback()) {
+            let probe = match prober.probe(ctx, host, ip, &sni).await {
+                Probed::Skipped(reason) => {
                     return AddressReport {
                         address: ip,
                         verdict: AddressVerdict::Skipped,
-                        reason: format!(
-                            "not probed: {why} address{}",
-                            if ip.is_loopback() {
-                                " (pass --allow-loopback for a lab)"
-                            } else {
-                                ""
-                            }
-                        ),
+                        reason,
                         matched: None,
                         leaf_3_1_1: None,
+                        leaf_names: Vec::new(),
                         probe: None,
-                    };
+                    }
                 }
-            }
-            let probe = smtp::probe(SocketAddr::new(ip, ctx.smtp_port), &sni, &ctx.probe).await;
+                Probed::Done(p) => p,
+            };
             // Matching parses certificates and checks signatures on peer input: keep that CPU
             // work off the async workers.
-            let (at, rrset, usable, refs) = (
-                ctx.at,
-                rrset.map(<[_]>::to_vec),
-                usable.to_vec(),
-                refs.to_vec(),
-            );
-            let judged = tokio::task::spawn_blocking(move || {
-                judge(at, ip, probe, rrset.as_deref(), &usable, &refs)
-            })
-            .await;
+            let (at, rrset, refs) = (ctx.at, rrset.map(<[_]>::to_vec), refs.to_vec());
+            let judged =
+                tokio::task::spawn_blocking(move || judge(at, ip, probe, rrset.as_deref(), &refs))
+                    .await;
             // A panic in the matcher is our bug: surface it rather than record a made-up
             // verdict about somebody's server.
             judged.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
@@ -530,9 +746,8 @@ async fn probe_all(
 fn judge(
     at: i64,
     ip: IpAddr,
-    probe: ProbeResult,
+    probe: Arc<ProbeResult>,
     rrset: Option<&[TlsaRecord]>,
-    usable: &[TlsaRecord],
     refs: &[String],
 ) -> AddressReport {
     let leaf_3_1_1 = probe
@@ -540,7 +755,14 @@ fn judge(
         .first()
         .and_then(|leaf| dane::tlsa_for(leaf, 3, 1, 1).ok())
         .map(|t| t.to_string());
-    let authenticated = rrset.is_some() && !usable.is_empty();
+    let mut leaf_names = probe
+        .chain
+        .first()
+        .map(|leaf| dane::leaf_names(leaf))
+        .unwrap_or_default();
+    leaf_names.truncate(MAX_LEAF_NAMES);
+    let usable = rrset.map(dane::usable_records);
+    let authenticated = usable.as_ref().is_some_and(|u| !u.usable.is_empty());
     let (verdict, reason, matched) = if probe.is_unreachable() {
         let why = probe
             .error
@@ -600,6 +822,78 @@ fn judge(
         reason,
         matched,
         leaf_3_1_1,
+        leaf_names,
         probe: Some(probe),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AddressVerdict as A;
+    use HostVerdict as H;
+
+    fn host(name: &str, verdict: H, addresses: &[(A, &[&str])]) -> HostSummary {
+        HostSummary {
+            name: name.into(),
+            verdict,
+            reason: "r".into(),
+            usable_tlsa: matches!(verdict, H::Pass | H::Failing | H::Unreachable),
+            addresses: addresses
+                .iter()
+                .map(|(v, n)| (*v, n.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_domain_is_a_reference_identifier() {
+        // A DANE-TA leaf naming the domain (not the MX host) passes for that domain only.
+        let h = host(
+            "mx.hoster.example",
+            H::Failing,
+            &[(A::NameMismatch, &["*.customer.example", "customer.example"])],
+        );
+        assert_eq!(h.for_domain("customer.example"), (H::Pass, vec![A::Pass]));
+        assert_eq!(
+            h.for_domain("www.customer.example"),
+            (H::Pass, vec![A::Pass])
+        );
+        assert_eq!(
+            h.for_domain("other.example"),
+            (H::Failing, vec![A::NameMismatch])
+        );
+        // Other failures are not names: a matching name does not rescue a TLSA mismatch.
+        let h = host(
+            "mx.x.example",
+            H::Failing,
+            &[(A::TlsaMismatch, &["x.example"])],
+        );
+        assert_eq!(h.for_domain("x.example").0, H::Failing);
+        // One passing address does not hide another's mismatch.
+        let h = host(
+            "mx.x.example",
+            H::Failing,
+            &[
+                (A::NameMismatch, &["x.example"]),
+                (A::CertExpired, &["x.example"]),
+            ],
+        );
+        assert_eq!(
+            h.for_domain("x.example"),
+            (H::Failing, vec![A::Pass, A::CertExpired])
+        );
+    }
+
+    #[test]
+    fn primary_hosts_decide_the_headline() {
+        let pass = host("mx1.example", H::Pass, &[(A::Pass, &[])]);
+        let none = host("mx2.example", H::NoTlsa, &[]);
+        let d = judge_domain("example.org", &[(true, &pass), (false, &none)]);
+        assert_eq!(d.verdict, DomainVerdict::DaneValid);
+        assert_eq!(d.all_hosts_verdict, Some(DomainVerdict::DanePartial));
+        assert!(d.reason.starts_with("mx1.example: pass"), "{}", d.reason);
+        let d = judge_domain("example.org", &[(true, &pass), (true, &none)]);
+        assert_eq!(d.verdict, DomainVerdict::DanePartial);
     }
 }

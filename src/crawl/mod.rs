@@ -1,0 +1,619 @@
+//! The crawl: every name of the zone lists through the RFC 7672 decision procedure, into a
+//! Parquet snapshot — polite, bounded, resumable.
+//!
+//! ```text
+//! input thread ──(index, name)──▶ dispatcher ──spawn──▶ domain tasks ──DomainDone──▶ writer
+//!  (zonelist, dedupe,   bounded     (≤ domains in flight,   MX → hosts (memo) →      (parts,
+//!   opt-out, parts)     channel      ≤ open parts)          probes (memo, limits)     atomic)
+//! ```
+//!
+//! * [`input`] numbers the distinct names and cuts them into parts of `part_size`.
+//! * Each domain task runs [`crate::survey::mx_stage`], then for each MX host the memoised
+//!   [`crate::survey::check_host`] (one resolution per host per snapshot), whose SMTP sessions
+//!   go through [`politeness::CrawlProber`] (one session per address and SNI per snapshot,
+//!   global, per-address and per-provider limits, the opt-out list), and finally the pure
+//!   [`crate::survey::judge_domain`]. `check` runs the same procedure for one domain.
+//! * [`parts`] commits each part (hosts, probes, then domains) atomically, so a crash loses at
+//!   most the parts in progress; a restart with the same command finds the committed parts,
+//!   reloads the memo tables from them and crawls the rest, and the finished snapshot has
+//!   every domain exactly once.
+//!
+//! Memory: bounded by the domains in flight and the open parts, plus the memo tables, which
+//! grow with the distinct MX hosts and SMTP sessions (not with the domains), plus 16 bytes
+//! per distinct input name for exact de-duplication across sources.
+
+pub mod input;
+pub mod memo;
+pub mod parts;
+pub mod politeness;
+pub mod progress;
+pub mod records;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use hickory_proto::rr::Name;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::dns::{selfcheck, Resolver, ResolverConfig};
+use crate::names::display;
+use crate::smtp::ProbeConfig;
+use crate::snapshot::{self, HostRow, ProbeRow, RunInfo, Table};
+use crate::survey::{
+    check_host, judge_domain, mx_stage, sorted_hosts, CheckContext, HostSummary, MAX_MX_HOSTS,
+};
+use crate::verdict::TAXONOMY_VERSION;
+use crate::zonelist::{shard::Shard, Format, NameReader};
+
+use memo::Memo;
+use parts::{DomainDone, WriterMsg};
+use politeness::{CrawlProber, OptOut, SmtpLimits};
+use progress::{Progress, Tally};
+
+/// Everything a crawl is told.
+///
+/// Exists so the command line, the lab tests and the scale benchmark start the same crawl
+/// with explicit settings.
+#[derive(Debug, Clone)]
+pub struct CrawlConfig {
+    /// Zone files or lists (`-` for stdin).
+    pub inputs: Vec<String>,
+    /// Input format.
+    pub format: Format,
+    /// `$ORIGIN` for zones without SOA or `$ORIGIN`.
+    pub origin: Option<String>,
+    /// This machine's shard.
+    pub shard: Option<Shard>,
+    /// Output root (`output/`).
+    pub out: PathBuf,
+    /// Snapshot date `YYYY-MM-DD`; `None` = resume the latest unfinished snapshot of the same
+    /// crawl, else today (UTC).
+    pub snapshot: Option<String>,
+    /// Start the snapshot over, deleting what an earlier run wrote.
+    pub fresh: bool,
+    /// The resolver(s).
+    pub resolver: ResolverConfig,
+    /// Self-check names: a signed one and a bogus one.
+    pub selfcheck: (Name, Name),
+    /// SMTP probe settings (EHLO name, timeouts).
+    pub probe: ProbeConfig,
+    /// Judge certificates at this unix time (default: when the snapshot was started).
+    pub at: Option<i64>,
+    /// Probe loopback addresses (the lab).
+    pub allow_loopback: bool,
+    /// Also probe MX hosts without TLSA.
+    pub probe_all: bool,
+    /// SMTP politeness limits.
+    pub smtp: SmtpLimits,
+    /// Domains in progress at once.
+    pub domains_in_flight: usize,
+    /// Domains per part.
+    pub part_size: u64,
+    /// Parts allowed open (in progress) at once.
+    pub max_open_parts: u64,
+    /// The opt-out file.
+    pub optout: Option<PathBuf>,
+    /// Progress bars on a terminal.
+    pub progress_bars: bool,
+    /// Interval of the one-line summaries without bars.
+    pub progress_interval: Duration,
+}
+
+/// What a crawl did, for the closing message.
+#[derive(Debug, Serialize)]
+pub struct CrawlSummary {
+    /// The snapshot directory.
+    pub dir: PathBuf,
+    /// `run.json` as written.
+    pub run: RunInfo,
+    /// Whether this run resumed an unfinished snapshot.
+    pub resumed: bool,
+    /// Domains crawled by this run.
+    pub domains_this_run: u64,
+    /// MX hosts resolved by this run.
+    pub hosts_this_run: u64,
+    /// SMTP sessions opened by this run.
+    pub sessions_this_run: u64,
+    /// Wall time of this run.
+    pub seconds: f64,
+}
+
+/// A host as the memo keeps it: the domain-independent summary, plus its rows until the
+/// domain that resolved it hands them to the writer.
+struct HostEntry {
+    summary: HostSummary,
+    rows: Mutex<Option<(HostRow, Vec<ProbeRow>)>>,
+}
+
+/// What every domain task shares.
+struct Shared {
+    ctx: CheckContext,
+    prober: CrawlProber,
+    hosts: Memo<String, Arc<HostEntry>>,
+    optout: Arc<OptOut>,
+    sources: Vec<String>,
+    tally: Arc<Tally>,
+}
+
+/// The snapshot directory of a crawl.
+pub fn snapshot_dir(out: &Path, date: &str, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        // `_shards` is skipped by Spark/Hadoop and by `snapshot=*` globs, so shard outputs
+        // under the same root never mix with merged snapshots.
+        Some(s) => snapshot::snapshot_dir(&shard_root(out, s), date),
+        None => snapshot::snapshot_dir(out, date),
+    }
+}
+
+/// Where shard K of N writes under an output root.
+pub fn shard_root(out: &Path, s: Shard) -> PathBuf {
+    out.join("_shards").join(s.to_string().replace('/', "-of-"))
+}
+
+fn today() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn rfc3339_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Checks a `YYYY-MM-DD` date.
+pub fn check_date(d: &str) -> Result<()> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(d, &fmt)
+        .map(|_| ())
+        .map_err(|e| anyhow!("bad snapshot date {d:?}: {e} (expected YYYY-MM-DD)"))
+}
+
+/// A digest of everything that decides which names fall in which part and how they are
+/// judged: a resumed crawl must have the same, or its parts would not fit together.
+fn fingerprint(cfg: &CrawlConfig, optout: &OptOut) -> String {
+    let files: Vec<(String, u64, i64)> = cfg
+        .inputs
+        .iter()
+        .map(|f| {
+            let m = std::fs::metadata(f).ok();
+            let mtime = m
+                .as_ref()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs() as i64);
+            (f.clone(), m.map_or(0, |m| m.len()), mtime)
+        })
+        .collect();
+    let text = format!(
+        "{files:?}|{:?}|{:?}|{:?}|{}|{}|{}|{}",
+        cfg.format,
+        cfg.origin,
+        cfg.shard.map(|s| s.to_string()),
+        cfg.part_size,
+        optout.fingerprint,
+        cfg.allow_loopback,
+        cfg.probe_all
+    );
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()[..16])
+}
+
+/// Picks the snapshot directory: the date given, else the latest unfinished snapshot of this
+/// same crawl (so "run the same command again" resumes even after midnight), else today.
+fn choose_dir(cfg: &CrawlConfig, fp: &str) -> Result<(String, PathBuf)> {
+    if let Some(d) = &cfg.snapshot {
+        check_date(d)?;
+        return Ok((d.clone(), snapshot_dir(&cfg.out, d, cfg.shard)));
+    }
+    let root = match cfg.shard {
+        Some(s) => shard_root(&cfg.out, s),
+        None => cfg.out.clone(),
+    };
+    if root.is_dir() {
+        for e in snapshot::catalogue(&root)?.into_iter().rev() {
+            if let Some(run) = &e.run {
+                if !run.complete && run.settings.get("fingerprint").map(String::as_str) == Some(fp)
+                {
+                    return Ok((e.date.clone(), e.dir.clone()));
+                }
+            }
+        }
+    }
+    let d = today();
+    Ok((d.clone(), snapshot_dir(&cfg.out, &d, cfg.shard)))
+}
+
+fn settings(cfg: &CrawlConfig, fp: &str, optout: &OptOut) -> BTreeMap<String, String> {
+    let mut s = BTreeMap::new();
+    let mut put = |k: &str, v: String| {
+        s.insert(k.to_string(), v);
+    };
+    put("fingerprint", fp.to_string());
+    put("part_size", cfg.part_size.to_string());
+    put("domains_in_flight", cfg.domains_in_flight.to_string());
+    put("dns_max_in_flight", cfg.resolver.max_in_flight.to_string());
+    put(
+        "dns_qps",
+        cfg.resolver
+            .qps
+            .map_or("unlimited".into(), |q| q.to_string()),
+    );
+    put("smtp_sessions", cfg.smtp.sessions.to_string());
+    put(
+        "smtp_sessions_per_address",
+        cfg.smtp.sessions_per_address.to_string(),
+    );
+    put(
+        "smtp_per_provider_rate",
+        cfg.smtp
+            .per_provider_rate
+            .map_or("unlimited".into(), |r| format!("{r}/s")),
+    );
+    put("ehlo_name", cfg.probe.ehlo_name.clone());
+    put("probe_all_hosts", cfg.probe_all.to_string());
+    put("allow_loopback", cfg.allow_loopback.to_string());
+    put("opt_out_entries", optout.len().to_string());
+    s
+}
+
+/// Runs (or resumes) a crawl and writes its snapshot.
+pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
+    let started_at = Instant::now();
+    if cfg.part_size == 0 {
+        bail!("--part-size must be at least 1");
+    }
+    if cfg.inputs.iter().filter(|f| f.as_str() == "-").count() > 1 {
+        bail!("stdin (-) given more than once");
+    }
+    // Every input is opened (and its head checked) before the first query.
+    let readers = cfg
+        .inputs
+        .iter()
+        .map(|f| NameReader::open(f, cfg.format, cfg.origin.as_deref(), cfg.shard))
+        .collect::<Result<Vec<_>, _>>()?;
+    let optout = Arc::new(match &cfg.optout {
+        Some(p) => OptOut::load(p)?,
+        None => OptOut::default(),
+    });
+    let resolver = Resolver::new(cfg.resolver.clone()).map_err(|e| anyhow!(e))?;
+    selfcheck(&resolver, &cfg.selfcheck.0, &cfg.selfcheck.1).await?;
+
+    let fp = fingerprint(&cfg, &optout);
+    let (date, dir) = choose_dir(&cfg, &fp)?;
+    let mut previous = snapshot::read_run(&dir)?;
+    if cfg.fresh && dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("cannot remove {}", dir.display()))?;
+        previous = None;
+    }
+    if let Some(p) = &previous {
+        if p.complete {
+            return Ok(CrawlSummary {
+                dir,
+                run: p.clone(),
+                resumed: false,
+                domains_this_run: 0,
+                hosts_this_run: 0,
+                sessions_this_run: 0,
+                seconds: started_at.elapsed().as_secs_f64(),
+            });
+        }
+        if p.settings.get("fingerprint") != Some(&fp) {
+            bail!(
+                "{} holds an unfinished snapshot of a different crawl (other inputs, shard, part \
+                 size or opt-out list); rerun that crawl to finish it, or pass --fresh to start \
+                 this one over",
+                dir.display()
+            );
+        }
+    }
+    for t in Table::ALL {
+        std::fs::create_dir_all(dir.join(t.name()))
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let done = parts::recover(&dir)?;
+    let resumed = previous.is_some() && !done.is_empty();
+    let at = cfg
+        .at
+        .or(previous.as_ref().map(|p| p.judged_at))
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+    let mut run = RunInfo {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        schema_version: snapshot::SCHEMA_VERSION,
+        taxonomy_version: TAXONOMY_VERSION,
+        snapshot: date.clone(),
+        shard: cfg.shard.map(|s| s.to_string()),
+        resolvers: cfg.resolver.servers.iter().map(|s| s.to_string()).collect(),
+        judged_at: at,
+        started: previous
+            .as_ref()
+            .map(|p| p.started.clone())
+            .unwrap_or_else(rfc3339_now),
+        settings: settings(&cfg, &fp, &optout),
+        ..RunInfo::default()
+    };
+    snapshot::write_run(&dir, &run)?;
+
+    let tally = Arc::new(Tally::default());
+    let shared = Arc::new(Shared {
+        ctx: CheckContext {
+            resolver,
+            probe: cfg.probe.clone(),
+            at,
+            allow_loopback: cfg.allow_loopback,
+            smtp_port: 25,
+            probe_without_tlsa: cfg.probe_all,
+        },
+        prober: CrawlProber::new(&cfg.smtp, optout.clone(), tally.clone()),
+        hosts: Memo::default(),
+        optout: optout.clone(),
+        sources: cfg.inputs.clone(),
+        tally: tally.clone(),
+    });
+    preload(&shared, &dir, &done)?;
+
+    let progress = Progress::start(tally.clone(), cfg.progress_bars, cfg.progress_interval);
+    if resumed {
+        progress.println(&format!(
+            "resuming {}: {} parts already written",
+            dir.display(),
+            done.len()
+        ));
+    }
+    {
+        let (inputs, format, origin, shard) = (
+            cfg.inputs.clone(),
+            cfg.format,
+            cfg.origin.clone(),
+            cfg.shard,
+        );
+        input::spawn_estimate(
+            inputs,
+            move |f| NameReader::open(f, format, origin.as_deref(), shard).ok(),
+            tally.clone(),
+        );
+    }
+    let (in_tx, mut in_rx) = mpsc::channel(1024);
+    let reader = input::spawn(
+        readers,
+        cfg.part_size,
+        done.clone(),
+        optout.clone(),
+        tally.clone(),
+        in_tx,
+    );
+    let (w_tx, w_rx) = mpsc::channel(4096);
+    let (low_tx, mut low_rx) = watch::channel(0u64);
+    let writer = tokio::spawn(parts::run(
+        dir.clone(),
+        cfg.part_size,
+        done.clone(),
+        w_rx,
+        low_tx,
+        tally.clone(),
+    ));
+
+    let slots = Arc::new(Semaphore::new(cfg.domains_in_flight.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut coverage = None;
+    let mut distinct = 0;
+    let mut failure: Option<anyhow::Error> = None;
+    while let Some(msg) = in_rx.recv().await {
+        match msg {
+            input::InputMsg::Name {
+                index,
+                name,
+                source,
+            } => {
+                let part = index / cfg.part_size;
+                // Keep the parts in progress (and the rows they hold) bounded.
+                while part >= *low_rx.borrow() + cfg.max_open_parts.max(1) {
+                    if low_rx.changed().await.is_err() {
+                        break;
+                    }
+                }
+                let permit = slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| anyhow!("internal: domain slots closed"))?;
+                let (sh, tx) = (shared.clone(), w_tx.clone());
+                tasks.spawn(async move {
+                    let done = crawl_domain(&sh, index, &name, source).await;
+                    let _ = tx.send(WriterMsg::Done(Box::new(done))).await;
+                    drop(permit);
+                });
+                while let Some(r) = tasks.try_join_next() {
+                    if let Err(e) = r {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            }
+            input::InputMsg::Sealed { part, count } => {
+                let _ = w_tx.send(WriterMsg::Sealed { part, count }).await;
+            }
+            input::InputMsg::Bad(b) => progress.println(&format!("warning: {b}")),
+            input::InputMsg::End {
+                coverage: c,
+                distinct: d,
+            } => {
+                coverage = Some(c);
+                distinct = d;
+            }
+            input::InputMsg::Failed(e) => {
+                failure = Some(anyhow!("input failed: {e}"));
+                break;
+            }
+        }
+    }
+    drop(in_rx);
+    let _ = reader.join();
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+    drop(w_tx);
+    let written = writer.await.context("the snapshot writer panicked")?;
+    progress.finish();
+    if let Some(e) = failure {
+        return Err(e.context(format!(
+            "the snapshot in {} is incomplete; fix the input and rerun the same command to \
+             finish it",
+            dir.display()
+        )));
+    }
+    written?;
+    let coverage = coverage.ok_or_else(|| anyhow!("internal: the input stage ended early"))?;
+
+    // Totals from what is on disk, so a resumed snapshot counts every part exactly once.
+    for (_, path) in snapshot::parts(&dir, Table::Domains)? {
+        for d in snapshot::read_domains(&path)? {
+            *run.verdicts.entry(d.verdict.to_string()).or_insert(0) += 1;
+            *run.rows.entry("domains".into()).or_insert(0) += 1;
+        }
+    }
+    for (_, path) in snapshot::parts(&dir, Table::Hosts)? {
+        *run.rows.entry("hosts".into()).or_insert(0) += snapshot::read_hosts(&path)?.len() as u64;
+    }
+    for (_, path) in snapshot::parts(&dir, Table::Probes)? {
+        *run.rows.entry("probes".into()).or_insert(0) += snapshot::read_probes(&path)?.len() as u64;
+    }
+    let in_domains = run.rows.get("domains").copied().unwrap_or(0);
+    if in_domains != distinct {
+        bail!(
+            "internal: {} domain rows for {distinct} distinct input names in {}",
+            in_domains,
+            dir.display()
+        );
+    }
+    run.inputs = coverage
+        .sources
+        .iter()
+        .map(|s| snapshot::InputInfo {
+            source: s.source.clone(),
+            format: s.format.map(|f| format!("{f:?}").to_lowercase()),
+            apex: s.apex.clone(),
+            names: s.names,
+            in_shard: s.in_shard,
+            bad_lines: s.bad_lines,
+            tlds: s.tlds.clone(),
+        })
+        .collect();
+    run.domains_input = distinct;
+    run.domains_opted_out = tally.opted_out.load(std::sync::atomic::Ordering::Relaxed);
+    run.finished = Some(rfc3339_now());
+    run.complete = true;
+    snapshot::write_run(&dir, &run)?;
+    let _ = written;
+    use std::sync::atomic::Ordering::Relaxed;
+    Ok(CrawlSummary {
+        dir,
+        run,
+        resumed,
+        domains_this_run: tally.domains.load(Relaxed),
+        hosts_this_run: tally.hosts.load(Relaxed),
+        sessions_this_run: tally.probes.load(Relaxed),
+        seconds: started_at.elapsed().as_secs_f64(),
+    })
+}
+
+/// Fills the host memo from the parts an earlier run committed, so a resumed crawl judges
+/// its remaining domains on the same host facts and never writes a host twice.
+fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let mut probes: BTreeMap<String, Vec<ProbeRow>> = BTreeMap::new();
+    for (_, path) in snapshot::parts(dir, Table::Probes)? {
+        for p in snapshot::read_probes(&path)? {
+            probes.entry(p.host.clone()).or_default().push(p);
+        }
+    }
+    for (_, path) in snapshot::parts(dir, Table::Hosts)? {
+        for h in snapshot::read_hosts(&path)? {
+            let mine = probes.remove(&h.host).unwrap_or_default();
+            // Probe rows are sorted by address on disk; the summary needs the host's order.
+            let order: Vec<&ProbeRow> = h
+                .addresses
+                .iter()
+                .filter_map(|a| mine.iter().find(|p| &p.address == a))
+                .collect();
+            let summary = records::summary_from_rows(&h, &order);
+            shared.hosts.insert_ready(
+                h.host.clone(),
+                Arc::new(HostEntry {
+                    summary,
+                    rows: Mutex::new(None),
+                }),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One domain through the whole procedure.
+async fn crawl_domain(sh: &Shared, index: u64, name: &Name, source: usize) -> DomainDone {
+    let (mut report, records) = mx_stage(&sh.ctx, name).await;
+    let mut new_hosts = Vec::new();
+    let mut new_probes = Vec::new();
+    if let Some(records) = records {
+        let (hosts, lowest) = sorted_hosts(&records);
+        let entries = futures::future::join_all(
+            hosts
+                .iter()
+                .take(MAX_MX_HOSTS)
+                .map(|(_, h)| host_entry(sh, h)),
+        )
+        .await;
+        for (entry, mine) in &entries {
+            if *mine {
+                let rows = entry.rows.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some((h, p)) = rows {
+                    new_hosts.push(h);
+                    new_probes.extend(p);
+                }
+            }
+        }
+        let list: Vec<(bool, &HostSummary)> = hosts
+            .iter()
+            .zip(&entries)
+            .map(|((pref, _), (e, _))| (*pref == lowest, &e.summary))
+            .collect();
+        let outcome = judge_domain(&report.domain, &list);
+        report.verdict = outcome.verdict;
+        report.all_hosts_verdict = outcome.all_hosts_verdict;
+        report.reason = outcome.reason;
+    }
+    sh.tally.verdict(report.verdict);
+    let source = sh.sources.get(source).map_or("", String::as_str);
+    DomainDone {
+        index,
+        row: records::domain_row(&report, source),
+        hosts: new_hosts,
+        probes: new_probes,
+    }
+}
+
+/// The memoised host stage: resolved and probed by the first domain that names the host.
+async fn host_entry(sh: &Shared, host: &Name) -> (Arc<HostEntry>, bool) {
+    let key = display(host);
+    sh.hosts
+        .get_or_init(&key, || async {
+            let report = check_host(&sh.ctx, host, &sh.prober).await;
+            let opted_out = sh.optout.covers_name(&key);
+            let (row, probes) = records::host_rows(&report, opted_out);
+            sh.tally
+                .hosts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Arc::new(HostEntry {
+                summary: HostSummary::of(&report),
+                rows: Mutex::new(Some((row, probes))),
+            })
+        })
+        .await
+}
