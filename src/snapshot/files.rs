@@ -90,7 +90,7 @@ where
 
 /// The committed parts of `table` in the snapshot directory `dir`, by part number.
 ///
-/// Only names spelled exactly as [`super::part_path`] spells them count: temporary files,
+/// Only names spelled exactly as [`part_path`](super::part_path) spells them count: temporary files,
 /// hidden files and anything else in the directory are ignored. A missing table directory
 /// has no parts.
 pub fn parts(dir: &Path, table: Table) -> Result<BTreeMap<u64, PathBuf>> {

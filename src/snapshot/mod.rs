@@ -10,7 +10,7 @@
 //! out/snapshot=YYYY-MM-DD/run.json                        provenance, counts, completeness
 //! ```
 //!
-//! * [`rows`] — the row structs (the schema in Rust).
+//! * `rows` — the row structs (the schema in Rust).
 //! * `schema` — the same schema in Arrow terms, the file metadata, and the checks a reader
 //!   makes before it trusts a file.
 //! * `tables` — writing and reading parts ([`write_domains`], [`read_domains`], …).

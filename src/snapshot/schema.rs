@@ -79,7 +79,7 @@ pub(super) fn unusable_fields() -> Fields {
     Fields::from(vec![utf8("record"), utf8("reason")])
 }
 
-/// The Arrow schema of `table`, column for column as in [`super::rows`].
+/// The Arrow schema of `table`, column for column as in the row structs ([`super::DomainRow`], …).
 pub fn arrow_schema(table: Table) -> SchemaRef {
     let fields = match table {
         Table::Domains => vec![

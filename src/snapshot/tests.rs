@@ -652,7 +652,11 @@ fn merge_two_shards_with_shared_hosts() {
     assert_eq!(siblings, ["snapshot=2026-01-01"]);
 
     // One shard alone merges, but is not complete.
-    let partial = merge(&[s2.clone()], &root.join("partial/snapshot=2026-01-01")).unwrap();
+    let partial = merge(
+        std::slice::from_ref(&s2),
+        &root.join("partial/snapshot=2026-01-01"),
+    )
+    .unwrap();
     assert!(!partial.complete);
     assert_eq!(partial.merged_shards, ["2/2"]);
     fs::remove_dir_all(&root).unwrap();
