@@ -112,10 +112,12 @@ pub fn question_span(msg: &[u8]) -> Option<Range<usize>> {
 /// Whether two question sections are the same question: names equal ignoring ASCII case
 /// (resolvers may echo 0x20-randomised case), type and class equal byte for byte.
 pub fn same_question(a: &[u8], b: &[u8]) -> bool {
+    // Most servers echo the question byte for byte: one memcmp decides.
     a.len() == b.len()
         && a.len() >= 5
-        && a[..a.len() - 4].eq_ignore_ascii_case(&b[..b.len() - 4])
-        && a[a.len() - 4..] == b[b.len() - 4..]
+        && (a == b
+            || (a[..a.len() - 4].eq_ignore_ascii_case(&b[..b.len() - 4])
+                && a[a.len() - 4..] == b[b.len() - 4..]))
 }
 
 #[cfg(test)]
