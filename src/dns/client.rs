@@ -15,14 +15,23 @@
 //!
 //! The receive loop only reads the header and compares the question bytes; the full parse
 //! (hickory-proto) happens on the querying task, so parsing spreads over the runtime's workers.
+//!
+//! **Cost per query**: the hot path allocates almost nothing and uses no runtime timer or
+//! channel per query. Queries are encoded straight into the lane's send queue (the sender task
+//! takes the whole queue per `sendmmsg` round), waiting queries live in reused slots of a
+//! per-lane table indexed by query id, and one sweeper task per client expires the deadlines
+//! kept in per-lane queues, in time order.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hickory_proto::op::Message;
@@ -31,13 +40,13 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use super::lookup::{ede, DnsFailure};
 use super::wire::{
-    build_query, is_response, is_truncated, message_id, question_span, same_question,
+    is_response, is_truncated, message_id, question_span, same_question, write_query,
 };
 
 /// Largest datagram accepted (we advertise 1232; larger is odd but harmless).
@@ -193,62 +202,201 @@ impl Stats {
 /// What a waiting query receives: the raw answer, or why the transport gave up on it.
 type Delivery = Result<Vec<u8>, DnsFailure>;
 
-/// A query waiting for its answer on a lane or a TCP connection.
-struct Waiter {
-    question: Box<[u8]>,
-    tx: oneshot::Sender<Delivery>,
+/// Marks a free entry of the id table.
+const NO_SLOT: u32 = u32::MAX;
+
+/// Where one query stands.
+enum SlotState {
+    /// Not in use (on the free list).
+    Free,
+    /// Sent (or queued), its id in the id table, waiting for an answer or its deadline.
+    Waiting,
+    /// Answered, failed or timed out; the querying task has not collected it yet.
+    Done(Delivery),
 }
 
-/// The queries in flight on one socket or connection, by id.
-#[derive(Default)]
-struct Pending {
-    map: Mutex<HashMap<u16, Waiter>>,
+/// One query in flight. Slots are reused, so steady state allocates nothing per query here.
+struct Slot {
+    /// Bumped each time the slot is freed, so stale deadlines and futures cannot touch the
+    /// slot's next query.
+    generation: u32,
+    id: u16,
+    state: SlotState,
+    /// The question as sent (name, type, class), compared with the one echoed in the answer.
+    question: Vec<u8>,
+    waker: Option<Waker>,
 }
 
-impl Pending {
-    /// Registers a query under a random id not in flight; returns the id.
+/// The deadlines of the tries that share one timeout: pushed in time order, so the earliest
+/// is always in front and a sweep looks at the front only.
+struct Deadlines {
+    wait: Duration,
+    queue: VecDeque<(Instant, u32, u32)>,
+}
+
+/// The queries in flight on one socket or connection: a slot each, found by query id.
+///
+/// Exists so that registering, matching and expiring a query costs a few array accesses under
+/// one uncontended lock — no allocation, no channel and no runtime timer per query, which is
+/// what let the transport keep up with `dnsperf`.
+struct Table {
+    /// Slot index by query id ([`NO_SLOT`] when the id is free).
+    by_id: Box<[u32]>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Slots in [`SlotState::Waiting`].
+    waiting: usize,
+    /// Deadlines by timeout value (a query's tries double it, so a handful of values).
+    deadlines: Vec<Deadlines>,
+    /// Entries in all of `deadlines` (live or stale).
+    deadline_entries: usize,
+}
+
+impl Table {
+    fn new() -> Self {
+        Table {
+            by_id: vec![NO_SLOT; 1 << 16].into_boxed_slice(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            waiting: 0,
+            deadlines: Vec::new(),
+            deadline_entries: 0,
+        }
+    }
+
+    /// Registers a query with `question` under a random id not in flight, with an optional
+    /// deadline after `wait`; returns the id, the slot and its generation.
     fn register(
-        &self,
-        question: Box<[u8]>,
-    ) -> Result<(u16, oneshot::Receiver<Delivery>), DnsFailure> {
-        let (tx, rx) = oneshot::channel();
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        &mut self,
+        question: &[u8],
+        wait: Option<Duration>,
+    ) -> Result<(u16, u32, u32), DnsFailure> {
+        let mut id = None;
         for _ in 0..ID_DRAWS {
-            let id: u16 = rand::random();
-            if let std::collections::hash_map::Entry::Vacant(e) = map.entry(id) {
-                e.insert(Waiter { question, tx });
-                return Ok((id, rx));
+            let candidate: u16 = rand::random();
+            if self.by_id[usize::from(candidate)] == NO_SLOT {
+                id = Some(candidate);
+                break;
             }
         }
-        Err(DnsFailure::Network(
-            "no free query id on the socket (too many queries in flight)".into(),
-        ))
+        let id = id.ok_or_else(|| {
+            DnsFailure::Network(
+                "no free query id on the socket (too many queries in flight)".into(),
+            )
+        })?;
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&i| i != NO_SLOT)
+                    .ok_or_else(|| DnsFailure::Network("too many queries in flight".into()))?;
+                self.slots.push(Slot {
+                    generation: 0,
+                    id: 0,
+                    state: SlotState::Free,
+                    question: Vec::new(),
+                    waker: None,
+                });
+                i
+            }
+        };
+        let slot = &mut self.slots[index as usize];
+        slot.id = id;
+        slot.state = SlotState::Waiting;
+        slot.question.clear();
+        slot.question.extend_from_slice(question);
+        let generation = slot.generation;
+        self.by_id[usize::from(id)] = index;
+        self.waiting += 1;
+        if let Some(wait) = wait {
+            let due = Instant::now() + wait;
+            let queue = match self.deadlines.iter().position(|d| d.wait == wait) {
+                Some(i) => &mut self.deadlines[i].queue,
+                None => {
+                    self.deadlines.push(Deadlines {
+                        wait,
+                        queue: VecDeque::new(),
+                    });
+                    &mut self.deadlines.last_mut().expect("just pushed").queue
+                }
+            };
+            queue.push_back((due, index, generation));
+            self.deadline_entries += 1;
+            if self.deadline_entries > 2 * self.waiting + 1024 {
+                self.compact_deadlines();
+            }
+        }
+        Ok((id, index, generation))
     }
 
-    /// Builds the query for `name`/`rtype` and registers it under a fresh id: returns the id,
-    /// the wire message carrying it, and the receiver of its answer.
-    fn enqueue(
-        &self,
-        name: &Name,
-        rtype: RecordType,
-    ) -> Result<(u16, Vec<u8>, oneshot::Receiver<Delivery>), DnsFailure> {
-        let mut wire = build_query(0, name, rtype)?;
-        let span = question_span(&wire)
-            .ok_or_else(|| DnsFailure::Malformed("cannot locate our own question".into()))?;
-        let (id, rx) = self.register(wire[span].into())?;
-        wire[..2].copy_from_slice(&id.to_be_bytes());
-        Ok((id, wire, rx))
+    /// Drops the deadlines of queries already answered, so a straggler at the front of a queue
+    /// cannot make it grow with every answer behind it.
+    fn compact_deadlines(&mut self) {
+        let slots = &self.slots;
+        let live = |&(_, i, g): &(Instant, u32, u32)| {
+            let s = &slots[i as usize];
+            s.generation == g && matches!(s.state, SlotState::Waiting)
+        };
+        let mut entries = 0;
+        for d in &mut self.deadlines {
+            d.queue.retain(live);
+            entries += d.queue.len();
+        }
+        self.deadline_entries = entries;
     }
 
-    fn forget(&self, id: u16) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+    /// Ends a waiting query with `outcome`: frees its id and wakes its task.
+    fn complete(&mut self, index: u32, outcome: Delivery, wakers: &mut Vec<Waker>) {
+        let slot = &mut self.slots[index as usize];
+        if !matches!(slot.state, SlotState::Waiting) {
+            return;
+        }
+        if self.by_id[usize::from(slot.id)] == index {
+            self.by_id[usize::from(slot.id)] = NO_SLOT;
+        }
+        slot.state = SlotState::Done(outcome);
+        self.waiting -= 1;
+        if let Some(w) = slot.waker.take() {
+            wakers.push(w);
+        }
     }
 
-    /// Hands an answer to its waiter if id and question match; counts it otherwise.
-    fn deliver(&self, msg: &[u8], stats: &Stats) {
+    /// Returns a slot to the free list (its query is over and collected, or abandoned).
+    fn release(&mut self, index: u32) {
+        let slot = &mut self.slots[index as usize];
+        match std::mem::replace(&mut slot.state, SlotState::Free) {
+            SlotState::Free => return,
+            SlotState::Waiting => {
+                self.waiting -= 1;
+                if self.by_id[usize::from(slot.id)] == index {
+                    self.by_id[usize::from(slot.id)] = NO_SLOT;
+                }
+            }
+            SlotState::Done(_) => {}
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.waker = None;
+        self.free.push(index);
+    }
+
+    /// Takes the outcome of a finished query and frees its slot; `None` while it waits.
+    fn collect(&mut self, index: u32) -> Option<Delivery> {
+        let slot = &mut self.slots[index as usize];
+        if !matches!(slot.state, SlotState::Done(_)) {
+            return None;
+        }
+        let SlotState::Done(outcome) = std::mem::replace(&mut slot.state, SlotState::Free) else {
+            return None;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.waker = None;
+        self.free.push(index);
+        Some(outcome)
+    }
+
+    /// Hands an answer to its query if id and question match; counts it otherwise.
+    fn deliver(&mut self, msg: &[u8], stats: &Stats, wakers: &mut Vec<Waker>) {
         let (Some(id), true) = (message_id(msg), is_response(msg)) else {
             Stats::bump(&stats.dropped_malformed);
             return;
@@ -257,41 +405,196 @@ impl Pending {
             Stats::bump(&stats.dropped_malformed);
             return;
         };
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        match map.get(&id) {
-            None => Stats::bump(&stats.dropped_unknown_id),
-            Some(w) if !same_question(&w.question, &msg[span]) => {
-                Stats::bump(&stats.dropped_wrong_question)
-            }
-            Some(_) => {
-                if let Some(w) = map.remove(&id) {
-                    drop(map);
-                    let _ = w.tx.send(Ok(msg.to_vec()));
+        let index = self.by_id[usize::from(id)];
+        if index == NO_SLOT {
+            Stats::bump(&stats.dropped_unknown_id);
+            return;
+        }
+        if !same_question(&self.slots[index as usize].question, &msg[span]) {
+            Stats::bump(&stats.dropped_wrong_question);
+            return;
+        }
+        self.complete(index, Ok(msg.to_vec()), wakers);
+    }
+
+    /// Times out every query whose deadline has passed; returns how many.
+    fn expire(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> u64 {
+        let mut expired = 0;
+        for d in 0..self.deadlines.len() {
+            while let Some(&(due, index, generation)) = self.deadlines[d].queue.front() {
+                let slot = &self.slots[index as usize];
+                let live =
+                    slot.generation == generation && matches!(slot.state, SlotState::Waiting);
+                if live && due > now {
+                    break;
+                }
+                self.deadlines[d].queue.pop_front();
+                self.deadline_entries -= 1;
+                if live {
+                    self.complete(index, Err(DnsFailure::Timeout), wakers);
+                    expired += 1;
                 }
             }
         }
+        expired
     }
 
-    /// Fails every waiter (the socket or connection is gone).
+    /// Fails every waiting query (the socket or connection is gone).
+    fn fail_all(&mut self, why: &str, wakers: &mut Vec<Waker>) {
+        for index in 0..self.slots.len() as u32 {
+            if matches!(self.slots[index as usize].state, SlotState::Waiting) {
+                self.complete(index, Err(DnsFailure::Network(why.to_string())), wakers);
+            }
+        }
+    }
+}
+
+/// The state of one lane behind its lock: the in-flight table and the datagrams waiting to be
+/// sent (back to back in `out`, their lengths in `out_lens`).
+struct LaneState {
+    table: Table,
+    out: Vec<u8>,
+    out_lens: Vec<u16>,
+}
+
+/// The shared part of a UDP lane or a TCP connection.
+struct Pending {
+    state: Mutex<LaneState>,
+    /// Wakes the lane's sender task when `out` goes from empty to not empty.
+    send_ready: Notify,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            state: Mutex::new(LaneState {
+                table: Table::new(),
+                out: Vec::new(),
+                out_lens: Vec::new(),
+            }),
+            send_ready: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the query for `name`/`rtype` into the send queue under a fresh id and registers
+    /// it with a deadline `wait` from now; returns its slot and generation.
+    fn enqueue_udp(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        wait: Duration,
+    ) -> Result<(u32, u32), DnsFailure> {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let start = st.out.len();
+        let span = write_query(&mut st.out, 0, name, rtype)?;
+        let (id, index, generation) = match st.table.register(&st.out[span], Some(wait)) {
+            Ok(r) => r,
+            Err(e) => {
+                st.out.truncate(start);
+                return Err(e);
+            }
+        };
+        st.out[start..start + 2].copy_from_slice(&id.to_be_bytes());
+        let len = st.out.len() - start;
+        let first = st.out_lens.is_empty();
+        st.out_lens.push(len as u16);
+        drop(guard);
+        if first {
+            self.send_ready.notify_one();
+        }
+        Ok((index, generation))
+    }
+
+    /// Hands each message to its query, under one lock, and wakes the tasks after it.
+    fn deliver_all<'m>(
+        &self,
+        msgs: impl Iterator<Item = &'m [u8]>,
+        stats: &Stats,
+        wakers: &mut Vec<Waker>,
+    ) {
+        {
+            let mut st = self.lock();
+            for m in msgs {
+                st.table.deliver(m, stats, wakers);
+            }
+        }
+        wakers.drain(..).for_each(Waker::wake);
+    }
+
+    /// Fails every waiting query (the socket or connection is gone).
     fn fail_all(&self, why: &str) {
-        let drained: Vec<Waiter> = self
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .map(|(_, w)| w)
-            .collect();
-        for w in drained {
-            let _ = w.tx.send(Err(DnsFailure::Network(why.to_string())));
+        let mut wakers = Vec::new();
+        self.lock().table.fail_all(why, &mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Waits for the outcome of the query in `index`/`generation`.
+    fn answer(&self, index: u32, generation: u32) -> Answer<'_> {
+        Answer {
+            pending: self,
+            index,
+            generation,
+            finished: false,
+        }
+    }
+}
+
+/// The outcome of one registered query; dropping it before it resolves abandons the query
+/// (its id is freed, a late answer is counted as unknown).
+struct Answer<'a> {
+    pending: &'a Pending,
+    index: u32,
+    generation: u32,
+    finished: bool,
+}
+
+impl Future for Answer<'_> {
+    type Output = Delivery;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Delivery> {
+        if self.finished {
+            return Poll::Ready(Err(DnsFailure::Network("answer polled twice".into())));
+        }
+        let mut st = self.pending.lock();
+        let table = &mut st.table;
+        let slot = &mut table.slots[self.index as usize];
+        if slot.generation != self.generation {
+            drop(st);
+            self.finished = true;
+            return Poll::Ready(Err(DnsFailure::Network("query slot reused".into())));
+        }
+        if let Some(outcome) = table.collect(self.index) {
+            drop(st);
+            self.finished = true;
+            return Poll::Ready(outcome);
+        }
+        let slot = &mut table.slots[self.index as usize];
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut st = self.pending.lock();
+            if st.table.slots[self.index as usize].generation == self.generation {
+                st.table.release(self.index);
+            }
         }
     }
 }
 
 /// One connected UDP socket and the queries in flight on it.
 struct UdpLane {
-    /// Queries to send; the lane's sender task writes them in batches with `sendmmsg(2)`,
-    /// so a burst of new queries costs one system call (and one wake-up of the server).
-    outbox: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     pending: Arc<Pending>,
     task: JoinHandle<()>,
     sender: JoinHandle<()>,
@@ -320,52 +623,65 @@ impl UdpLane {
             }
         }
         let sock = Arc::new(UdpSocket::from_std(std_sock)?);
-        let pending = Arc::new(Pending::default());
-        let (outbox, queue) = tokio::sync::mpsc::unbounded_channel();
+        let pending = Arc::new(Pending::new());
         let task = tokio::spawn(Self::receive(sock.clone(), pending.clone(), stats.clone()));
-        let sender = tokio::spawn(Self::send(sock, queue, pending.clone(), stats));
+        let sender = tokio::spawn(Self::send(sock, pending.clone(), stats));
         Ok(UdpLane {
-            outbox,
             pending,
             task,
             sender,
         })
     }
 
-    async fn send(
-        sock: Arc<UdpSocket>,
-        mut queue: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-        pending: Arc<Pending>,
-        stats: Arc<Stats>,
-    ) {
-        let mut batch: Vec<Vec<u8>> = Vec::with_capacity(SEND_BATCH);
-        while queue.recv_many(&mut batch, SEND_BATCH).await > 0 {
-            let mut sent = 0;
-            while sent < batch.len() {
-                if let Err(e) = sock.writable().await {
-                    Stats::bump(&stats.network_errors);
-                    pending.fail_all(&e.to_string());
-                    break;
+    /// Sends what the queries queued, in batches of `sendmmsg(2)`: a burst of new queries
+    /// costs one system call (and one wake-up of the server).
+    async fn send(sock: Arc<UdpSocket>, pending: Arc<Pending>, stats: Arc<Stats>) {
+        let mut out: Vec<u8> = Vec::new();
+        let mut lens: Vec<u16> = Vec::new();
+        loop {
+            pending.send_ready.notified().await;
+            loop {
+                {
+                    let mut st = pending.lock();
+                    if st.out_lens.is_empty() {
+                        break;
+                    }
+                    std::mem::swap(&mut st.out, &mut out);
+                    std::mem::swap(&mut st.out_lens, &mut lens);
                 }
-                match sock.try_io(tokio::io::Interest::WRITABLE, || {
-                    send_batch(sock.as_raw_fd(), &batch[sent..])
-                }) {
-                    Ok(n) => sent += n.max(1),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                    Err(e) => {
-                        // A refused or unreachable resolver: those queries will not be answered.
+                let (mut sent, mut at) = (0, 0);
+                while sent < lens.len() {
+                    if let Err(e) = sock.writable().await {
                         Stats::bump(&stats.network_errors);
                         pending.fail_all(&e.to_string());
                         break;
                     }
+                    match sock.try_io(tokio::io::Interest::WRITABLE, || {
+                        send_batch(sock.as_raw_fd(), &out[at..], &lens[sent..])
+                    }) {
+                        Ok((n, bytes)) => {
+                            sent += n;
+                            at += bytes;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) => {
+                            // A refused or unreachable resolver: those queries will not be
+                            // answered.
+                            Stats::bump(&stats.network_errors);
+                            pending.fail_all(&e.to_string());
+                            break;
+                        }
+                    }
                 }
+                out.clear();
+                lens.clear();
             }
-            batch.clear();
         }
     }
 
     async fn receive(sock: Arc<UdpSocket>, pending: Arc<Pending>, stats: Arc<Stats>) {
         let mut batch = RecvBatch::new();
+        let mut wakers = Vec::new();
         loop {
             // On a connected socket an ICMP error (port unreachable: no resolver there) is
             // reported as error readiness: take it and fail every query on the lane at once
@@ -398,11 +714,7 @@ impl UdpLane {
                 match sock.try_io(tokio::io::Interest::READABLE, || {
                     batch.recv(sock.as_raw_fd())
                 }) {
-                    Ok(n) => {
-                        for msg in batch.messages(n) {
-                            pending.deliver(msg, &stats);
-                        }
-                    }
+                    Ok(n) => pending.deliver_all(batch.messages(n), &stats, &mut wakers),
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => {
                         Stats::bump(&stats.network_errors);
@@ -418,29 +730,32 @@ impl UdpLane {
 /// Datagrams sent per `sendmmsg(2)` call.
 const SEND_BATCH: usize = 64;
 
-/// One non-blocking `sendmmsg` of `msgs` on a connected socket; returns how many were sent.
-fn send_batch(fd: std::os::fd::RawFd, msgs: &[Vec<u8>]) -> std::io::Result<usize> {
-    let n = msgs.len().min(SEND_BATCH);
-    let mut iovs: Vec<libc::iovec> = msgs[..n]
-        .iter()
-        .map(|m| libc::iovec {
-            iov_base: m.as_ptr() as *mut libc::c_void,
-            iov_len: m.len(),
-        })
-        .collect();
-    // SAFETY: an all-zero mmsghdr is valid (no address: the socket is connected).
-    let mut hdrs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-    for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+/// One non-blocking `sendmmsg` on a connected socket of the datagrams laid back to back in
+/// `out` with lengths `lens`; returns how many were sent and their total length (at least one
+/// datagram: one the kernel refuses without an error is skipped, not retried forever).
+fn send_batch(fd: std::os::fd::RawFd, out: &[u8], lens: &[u16]) -> std::io::Result<(usize, usize)> {
+    let n = lens.len().min(SEND_BATCH);
+    // SAFETY: an all-zero iovec/mmsghdr is valid (no address: the socket is connected).
+    let mut iovs: [libc::iovec; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    let mut at = 0;
+    for ((&len, iov), h) in lens[..n].iter().zip(iovs.iter_mut()).zip(hdrs.iter_mut()) {
+        let m = &out[at..at + usize::from(len)];
+        at += m.len();
+        iov.iov_base = m.as_ptr() as *mut libc::c_void;
+        iov.iov_len = m.len();
         h.msg_hdr.msg_iov = iov;
         h.msg_hdr.msg_iovlen = 1;
     }
-    // SAFETY: each header points at one iovec over a live buffer the kernel only reads.
+    // SAFETY: each of the first n headers points at one iovec over a live buffer the kernel
+    // only reads.
     let r = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_DONTWAIT) };
     if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
+        return Err(std::io::Error::last_os_error());
     }
+    let done = (r as usize).clamp(1, n);
+    let bytes = lens[..done].iter().map(|&l| usize::from(l)).sum();
+    Ok((done, bytes))
 }
 
 /// Datagrams received per `recvmmsg(2)` call.
@@ -462,19 +777,17 @@ impl RecvBatch {
 
     /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
     fn recv(&mut self, fd: std::os::fd::RawFd) -> std::io::Result<usize> {
-        let mut iovs: Vec<libc::iovec> = self
+        // SAFETY: an all-zero iovec/mmsghdr is valid (null name, no control data).
+        let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        let mut hdrs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+        for ((b, iov), h) in self
             .bufs
             .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: b.len(),
-            })
-            .collect();
-        // SAFETY: an all-zero mmsghdr is valid (null name, no control data).
-        let mut hdrs: Vec<libc::mmsghdr> = (0..RECV_BATCH)
-            .map(|_| unsafe { std::mem::zeroed() })
-            .collect();
-        for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()) {
+            .zip(iovs.iter_mut())
+            .zip(hdrs.iter_mut())
+        {
+            iov.iov_base = b.as_mut_ptr().cast();
+            iov.iov_len = b.len();
             h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
         }
@@ -529,11 +842,12 @@ impl TcpLane {
             .map_err(|e| DnsFailure::Network(format!("TCP to {server}: {e}")))?;
         let _ = stream.set_nodelay(true);
         let (mut reader, writer) = stream.into_split();
-        let pending = Arc::new(Pending::default());
+        let pending = Arc::new(Pending::new());
         let alive = Arc::new(AtomicBool::new(true));
         let (p, a) = (pending.clone(), alive.clone());
         let task = tokio::spawn(async move {
             let mut buf = vec![0u8; usize::from(u16::MAX)];
+            let mut wakers = Vec::new();
             let why = loop {
                 let mut len = [0u8; 2];
                 if let Err(e) = reader.read_exact(&mut len).await {
@@ -543,7 +857,7 @@ impl TcpLane {
                 if let Err(e) = reader.read_exact(&mut buf[..n]).await {
                     break e.to_string();
                 }
-                p.deliver(&buf[..n], &stats);
+                p.deliver_all(std::iter::once(&buf[..n]), &stats, &mut wakers);
             };
             a.store(false, Ordering::Release);
             p.fail_all(&format!("TCP connection closed: {why}"));
@@ -580,6 +894,52 @@ impl Drop for Server {
     }
 }
 
+/// Times out the UDP queries of every lane.
+///
+/// One task per client instead of one runtime timer per query: it looks at the front of each
+/// lane's deadline queues every `tick` while queries are waiting, and parks when none is (a
+/// registration wakes it), so a timeout fires between `wait` and `wait + tick` late.
+struct Sweeper {
+    idle: AtomicBool,
+    wake: Notify,
+}
+
+impl Sweeper {
+    /// Wakes the sweeper if it parked; called after each registration (one relaxed load when
+    /// it is already running).
+    fn nudge(&self) {
+        if self.idle.load(Ordering::SeqCst) && self.idle.swap(false, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn run(self: Arc<Self>, lanes: Vec<Arc<Pending>>, stats: Arc<Stats>, tick: Duration) {
+        let mut wakers = Vec::new();
+        loop {
+            let now = Instant::now();
+            let mut waiting = false;
+            for lane in &lanes {
+                let mut st = lane.lock();
+                let expired = st.table.expire(now, &mut wakers);
+                waiting |= st.table.deadline_entries > 0;
+                drop(st);
+                stats.timeouts.fetch_add(expired, Ordering::Relaxed);
+                wakers.drain(..).for_each(Waker::wake);
+            }
+            if waiting {
+                tokio::time::sleep(tick).await;
+                continue;
+            }
+            self.idle.store(true, Ordering::SeqCst);
+            if lanes.iter().any(|l| l.lock().table.deadline_entries > 0) {
+                self.idle.store(false, Ordering::SeqCst);
+                continue;
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
 /// A validated-resolver client.
 ///
 /// Exists to own the resolver policy of [`ResolverConfig`] and the shared transport state
@@ -593,6 +953,14 @@ pub struct Resolver {
     in_flight: Semaphore,
     stats: Arc<Stats>,
     next: AtomicUsize,
+    sweeper: Arc<Sweeper>,
+    sweeper_task: JoinHandle<()>,
+}
+
+impl Drop for Resolver {
+    fn drop(&mut self) {
+        self.sweeper_task.abort();
+    }
 }
 
 impl std::fmt::Debug for Resolver {
@@ -662,6 +1030,16 @@ impl Resolver {
                 load: AtomicUsize::new(0),
             });
         }
+        let sweeper = Arc::new(Sweeper {
+            idle: AtomicBool::new(false),
+            wake: Notify::new(),
+        });
+        let lanes = servers
+            .iter()
+            .flat_map(|s| s.lanes.iter().map(|l| l.pending.clone()))
+            .collect();
+        let tick = (config.timeout / 8).clamp(Duration::from_millis(5), Duration::from_millis(100));
+        let sweeper_task = tokio::spawn(sweeper.clone().run(lanes, stats.clone(), tick));
         Ok(Resolver {
             limiter: config
                 .qps
@@ -671,6 +1049,8 @@ impl Resolver {
             config,
             stats,
             next: AtomicUsize::new(0),
+            sweeper,
+            sweeper_task,
         })
     }
 
@@ -687,6 +1067,9 @@ impl Resolver {
     /// The least-loaded server (ties broken round robin).
     fn pick(&self) -> &Server {
         let n = self.servers.len();
+        if n == 1 {
+            return &self.servers[0];
+        }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..n)
             .map(|i| &self.servers[(start + i) % n])
@@ -718,7 +1101,9 @@ impl Resolver {
             let outcome = match self.try_udp(server, name, rtype, wait).await {
                 Ok(bytes) if is_truncated(&bytes) => {
                     Stats::bump(&self.stats.tcp_queries);
-                    self.try_tcp(server, name, rtype, wait).await
+                    // Boxed: the TCP path's state (connect, locks, writes) is large and rare,
+                    // and would otherwise make every query's future that large.
+                    Box::pin(self.try_tcp(server, name, rtype, wait)).await
                 }
                 other => other,
             };
@@ -736,7 +1121,7 @@ impl Resolver {
                     // authority) may pass: ask again after a pause, keep it if it persists.
                     last_servfail = Some(response);
                     if attempt < self.config.retries {
-                        tokio::time::sleep(wait / 2).await;
+                        Box::pin(tokio::time::sleep(wait / 2)).await;
                     }
                 }
                 Err(e) => last = e,
@@ -753,25 +1138,6 @@ impl Resolver {
         })
     }
 
-    async fn await_answer(
-        &self,
-        pending: &Pending,
-        id: u16,
-        rx: oneshot::Receiver<Delivery>,
-        wait: Duration,
-    ) -> Result<Vec<u8>, DnsFailure> {
-        match timeout(wait, rx).await {
-            Ok(Ok(Ok(bytes))) => Ok(bytes),
-            Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) => Err(DnsFailure::Network("transport task ended".into())),
-            Err(_) => {
-                pending.forget(id);
-                Stats::bump(&self.stats.timeouts);
-                Err(DnsFailure::Timeout)
-            }
-        }
-    }
-
     async fn try_udp(
         &self,
         server: &Server,
@@ -779,18 +1145,16 @@ impl Resolver {
         rtype: RecordType,
         wait: Duration,
     ) -> Result<Vec<u8>, DnsFailure> {
-        let i = server.next_lane.fetch_add(1, Ordering::Relaxed) % server.lanes.len();
-        let lane = &server.lanes[i];
-        let (id, wire, rx) = lane.pending.enqueue(name, rtype)?;
+        let lane = if server.lanes.len() == 1 {
+            &server.lanes[0]
+        } else {
+            let i = server.next_lane.fetch_add(1, Ordering::Relaxed) % server.lanes.len();
+            &server.lanes[i]
+        };
+        let (index, generation) = lane.pending.enqueue_udp(name, rtype, wait)?;
         Stats::bump(&self.stats.sent);
-        if lane.outbox.send(wire).is_err() {
-            lane.pending.forget(id);
-            return Err(DnsFailure::Network(format!(
-                "send to {}: sender stopped",
-                server.addr
-            )));
-        }
-        self.await_answer(&lane.pending, id, rx, wait).await
+        self.sweeper.nudge();
+        lane.pending.answer(index, generation).await
     }
 
     async fn tcp_lane(&self, server: &Server, wait: Duration) -> Result<Arc<TcpLane>, DnsFailure> {
@@ -815,12 +1179,14 @@ impl Resolver {
         wait: Duration,
     ) -> Result<Vec<u8>, DnsFailure> {
         let lane = self.tcp_lane(server, wait).await?;
-        let (id, wire, rx) = lane.pending.enqueue(name, rtype)?;
-        let len = u16::try_from(wire.len())
+        let mut framed = vec![0u8; 2];
+        let span = write_query(&mut framed, 0, name, rtype)?;
+        let (id, index, generation) = lane.pending.lock().table.register(&framed[span], None)?;
+        let answer = lane.pending.answer(index, generation);
+        framed[2..4].copy_from_slice(&id.to_be_bytes());
+        let len = u16::try_from(framed.len() - 2)
             .map_err(|_| DnsFailure::Malformed("query longer than 65535 bytes".into()))?;
-        let mut framed = Vec::with_capacity(wire.len() + 2);
-        framed.extend_from_slice(&len.to_be_bytes());
-        framed.extend_from_slice(&wire);
+        framed[..2].copy_from_slice(&len.to_be_bytes());
         Stats::bump(&self.stats.sent);
         let written = {
             let mut w = lane.writer.lock().await;
@@ -829,7 +1195,6 @@ impl Resolver {
         match written {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                lane.pending.forget(id);
                 lane.alive.store(false, Ordering::Release);
                 Stats::bump(&self.stats.network_errors);
                 return Err(DnsFailure::Network(format!(
@@ -838,11 +1203,16 @@ impl Resolver {
                 )));
             }
             Err(_) => {
-                lane.pending.forget(id);
                 lane.alive.store(false, Ordering::Release);
                 return Err(DnsFailure::Timeout);
             }
         }
-        self.await_answer(&lane.pending, id, rx, wait).await
+        match timeout(wait, answer).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                Stats::bump(&self.stats.timeouts);
+                Err(DnsFailure::Timeout)
+            }
+        }
     }
 }
