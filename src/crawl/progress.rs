@@ -117,24 +117,27 @@ impl Progress {
             let verdicts = multi.add(ProgressBar::new_spinner());
             verdicts.set_style(style("{msg}"));
             let (t, s) = (tally.clone(), stop.clone());
-            let thread = std::thread::spawn(move || {
-                while !s.load(Ordering::Relaxed) {
-                    let est = t.estimate.load(Ordering::Relaxed);
-                    let done = t.domains.load(Ordering::Relaxed);
-                    domains.set_length(est.max(done));
-                    domains.set_position(done);
-                    hosts.set_position(t.hosts.load(Ordering::Relaxed));
-                    probes.set_position(t.probes.load(Ordering::Relaxed));
-                    probes.set_message(format!(
-                        "({} open)",
-                        t.sessions_active.load(Ordering::Relaxed)
-                    ));
-                    verdicts.set_message(t.verdict_line());
-                    std::thread::sleep(Duration::from_millis(250));
+            let thread = std::thread::spawn(move || loop {
+                // One last update after the stop, so the bars end on the final counts.
+                let stopping = s.load(Ordering::Relaxed);
+                let est = t.estimate.load(Ordering::Relaxed);
+                let done = t.domains.load(Ordering::Relaxed);
+                domains.set_length(est.max(done));
+                domains.set_position(done);
+                hosts.set_position(t.hosts.load(Ordering::Relaxed));
+                probes.set_position(t.probes.load(Ordering::Relaxed));
+                probes.set_message(format!(
+                    "({} open)",
+                    t.sessions_active.load(Ordering::Relaxed)
+                ));
+                verdicts.set_message(t.verdict_line());
+                if stopping {
+                    for b in [&domains, &hosts, &probes, &verdicts] {
+                        b.abandon();
+                    }
+                    break;
                 }
-                for b in [&domains, &hosts, &probes, &verdicts] {
-                    b.abandon();
-                }
+                std::thread::sleep(Duration::from_millis(250));
             });
             return Progress {
                 stop,

@@ -590,24 +590,12 @@ pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -
         r.reason = format!("no address ({})", r.address_lookup);
         return r;
     }
-    let refs_without_tlsa = [display(host)];
     if !secure {
         r.verdict = HostVerdict::InsecureHost;
         r.reason = "the host's address records are not DNSSEC-signed, so TLSA there is not \
                     looked up (RFC 7672 §2.2.2)"
             .into();
-        if ctx.probe_without_tlsa {
-            r.probes = probe_all(
-                ctx,
-                prober,
-                host,
-                host,
-                &r.addresses,
-                None,
-                &refs_without_tlsa,
-            )
-            .await;
-        }
+        r.probes = probe_without_tlsa(ctx, prober, host, &r.addresses).await;
         return r;
     }
 
@@ -645,18 +633,7 @@ pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -
     let Some((base, rrset)) = found else {
         r.verdict = HostVerdict::NoTlsa;
         r.reason = "no secure TLSA RRset at any candidate base domain".into();
-        if ctx.probe_without_tlsa {
-            r.probes = probe_all(
-                ctx,
-                prober,
-                host,
-                host,
-                &r.addresses,
-                None,
-                &refs_without_tlsa,
-            )
-            .await;
-        }
+        r.probes = probe_without_tlsa(ctx, prober, host, &r.addresses).await;
         return r;
     };
     r.tlsa_base_domain = Some(display(&base));
@@ -698,6 +675,20 @@ pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -
             .join("; "),
     };
     r
+}
+
+/// What a sender would see at a host without TLSA: probed only when the context asks for it
+/// (`check` does; the crawl does not by default).
+async fn probe_without_tlsa(
+    ctx: &CheckContext,
+    prober: &impl Prober,
+    host: &Name,
+    addresses: &[IpAddr],
+) -> Vec<AddressReport> {
+    if !ctx.probe_without_tlsa {
+        return Vec::new();
+    }
+    probe_all(ctx, prober, host, host, addresses, None, &[display(host)]).await
 }
 
 /// Probes every address of a host and judges it. `rrset` is `None` for hosts without TLSA
