@@ -597,6 +597,16 @@ pub(crate) mod tests {
 
     use DomainVerdict::*;
     const S: Option<&str> = Some("secure");
+
+    /// provider, place, DANE, DANE last month, change, place last month.
+    type Line<'a> = (
+        &'a str,
+        Option<u32>,
+        u64,
+        Option<u64>,
+        Option<i64>,
+        Option<u32>,
+    );
     const I: Option<&str> = Some("insecure");
 
     fn rank(last: &[DomainRow], this: &[DomainRow], aliases: &Aliases) -> Ranking {
@@ -644,14 +654,7 @@ pub(crate) mod tests {
             row("x1", Some("hoster"), I, Insecure),
         ];
         let r = rank(&last, &this, &Aliases::default());
-        let order: Vec<(
-            &str,
-            Option<u32>,
-            u64,
-            Option<u64>,
-            Option<i64>,
-            Option<u32>,
-        )> = r
+        let order: Vec<Line> = r
             .rows
             .iter()
             .map(|x| {
@@ -704,7 +707,7 @@ pub(crate) mod tests {
             let sum: i64 = Cause::ALL.iter().map(|&c| row.explanation.net(c)).sum();
             assert_eq!(Some(sum), row.diff, "{}", row.provider);
         }
-        assert_eq!((r.dane_total, r.dane_total_last), (4, Some(4)));
+        assert_eq!((r.dane_total, r.dane_total_last), (4, Some(5)));
         let movers: Vec<&str> = r.movers(2).iter().map(|x| x.provider.as_str()).collect();
         assert_eq!(movers, vec!["mailco", "hoster"]);
     }

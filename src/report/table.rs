@@ -393,7 +393,7 @@ mod tests {
         t.push(vec!["a,b".into(), Cell::Int(1234), Cell::Share(0.5)]);
         t.push(vec!["c".into(), Cell::Int(7), Cell::Null]);
         let text = t.text();
-        assert!(text.contains("a,b  1,234  50.0%"), "{text}");
+        assert!(text.contains("a,b       1,234  50.0%"), "{text}");
         assert!(text.lines().nth(3).unwrap().ends_with('-'), "{text}");
         assert_eq!(
             t.csv(),

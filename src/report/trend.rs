@@ -155,6 +155,9 @@ pub fn table(points: &[Point]) -> Table {
     t
 }
 
+/// One line of the chart: its name, its value, its colour.
+type Line = (&'static str, fn(&Triple) -> u64, plotters::style::RGBColor);
+
 /// The chart: domains surveyed, domains with secure MX and DANE domains per snapshot, each
 /// line labelled with its latest value, as an SVG document.
 pub fn svg(points: &[Point]) -> Result<String> {
@@ -198,7 +201,7 @@ pub fn svg(points: &[Point]) -> Result<String> {
             .y_desc("domains")
             .draw()
             .map_err(e)?;
-        let lines: [(&str, fn(&Triple) -> u64, RGBColor); 3] = [
+        let lines: [Line; 3] = [
             ("domains surveyed", |t| t.domains, RGBColor(80, 80, 80)),
             ("secure MX", |t| t.secure_mx, RGBColor(31, 119, 180)),
             ("DANE domains", |t| t.dane, RGBColor(44, 160, 44)),
