@@ -25,7 +25,10 @@
 //! * [`crawl`] — **orchestrates** the survey: every input name through the same procedure,
 //!   with memo tables (a host resolved once, an address probed once), politeness limits,
 //!   progress, and resumable Parquet snapshots.
-//! * [`report`] — **outputs** for people: the `check` report.
+//! * [`report`] — **outputs** for people: the `check` report, and the reports over the
+//!   snapshots (`rank` with its change explanation, `adopters`, `failures`, `trend` and its
+//!   SVG chart), each pure logic over rows with one I/O module that picks and streams
+//!   snapshots.
 //! * [`lab`] — the offline mini-internet (nsd, unbound, Postfix on 127.x) with ground truth.
 //! * [`operations`] — the command line; `main.rs` is a thin front-end over it.
 

@@ -36,6 +36,25 @@ enum Command {
     Crawl(Box<CrawlArgs>),
     /// Combine the snapshots of a sharded crawl (`crawl --shard K/N` on N machines) into one.
     Merge(MergeArgs),
+    /// Providers ranked by DANE domains (verdict dane_valid) this month against last month:
+    /// place, DANE domains now and then, the change, last month's place, and the share of the
+    /// provider's signed domains (secure MX) that have DANE. The top movers' changes are
+    /// explained domain by domain: came or went through the zone lists, zone lost or gained
+    /// DNSSEC, moved to or from the provider's MX hosts, TLSA broke or was fixed. A month is
+    /// its latest complete snapshot.
+    Rank(RankArgs),
+    /// Slow adopters: providers ranked by their signed domains (secure MX) whose verdict is
+    /// no_tlsa or insecure_mx_host — one TLSA RRset at the provider would protect them — with
+    /// the share already on DANE.
+    Adopters(AdoptersArgs),
+    /// MX hosts where DANE senders defer mail (TLSA does not match, TLSA lookup fails,
+    /// STARTTLS missing), with the domains affected and the evidence (TLSA RRset, presented
+    /// chain's digests, the leaf as 3 1 1, probe time); plus early warnings: certificates of
+    /// DANE-valid hosts expiring soon, and TLSA RRsets with a single usable record.
+    Failures(FailuresArgs),
+    /// The series over every complete snapshot: domains surveyed, with secure MX, DANE
+    /// domains — in all, per TLD and for the top providers; optionally an SVG line chart.
+    Trend(TrendArgs),
     /// Run the whole RFC 7672 decision procedure for one domain and print the evidence:
     /// MX RRset, primary MX hosts, addresses, TLSA, a STARTTLS probe of every address, and
     /// the DANE-EE/DANE-TA match.
@@ -72,7 +91,8 @@ enum Command {
 #[derive(Debug, Args)]
 struct CrawlArgs {
     /// Zone files or domain lists, gzip/zstd or plain, `-` for stdin
-    /// [default: zonelists/sample.txt; with --lab: zonelists/lab.txt].
+    /// [default: zonelists/sample.txt; with --lab: zonelists/lab.txt, or
+    /// zonelists/lab-month2.txt while the lab runs month 2].
     inputs: Vec<String>,
     /// Output root; the snapshot goes to OUT/snapshot=DATE (OUT/_shards/K-of-N/snapshot=DATE
     /// with --shard).
@@ -181,6 +201,87 @@ struct MergeArgs {
     snapshot: Option<String>,
 }
 
+/// What every report command shares: where the snapshots are and how to print.
+#[derive(Debug, Args)]
+struct ReportCommon {
+    /// Output root holding the snapshots (OUT/snapshot=YYYY-MM-DD); only complete ones are
+    /// read.
+    #[arg(long, default_value = "output")]
+    out: PathBuf,
+    /// Output format: table (aligned, thousands separators), md (Markdown), csv, json, or
+    /// parquet (binary; use --output).
+    #[arg(long, value_enum, default_value = "table")]
+    format: report::table::Format,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Provider alias file: `provider group` per line (or TOML `"provider" = "group"`), to
+    /// report providers with several MX zones as one.
+    #[arg(long)]
+    aliases: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RankArgs {
+    #[command(flatten)]
+    common: ReportCommon,
+    /// The month to rank (YYYY-MM) [default: the latest month with a complete snapshot].
+    #[arg(long)]
+    month: Option<String>,
+    /// The month to compare with (YYYY-MM) [default: the previous month with a complete
+    /// snapshot].
+    #[arg(long)]
+    vs: Option<String>,
+    /// Rows to print.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// Top movers (largest changes) whose change is explained.
+    #[arg(long, default_value_t = 5)]
+    movers: usize,
+    /// Domains named per provider, cause and direction in the explanation (the counts are
+    /// always complete).
+    #[arg(long, default_value_t = 10)]
+    examples: usize,
+}
+
+#[derive(Debug, Args)]
+struct AdoptersArgs {
+    #[command(flatten)]
+    common: ReportCommon,
+    /// The month (YYYY-MM) [default: the latest month with a complete snapshot].
+    #[arg(long)]
+    month: Option<String>,
+    /// Rows to print.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+}
+
+#[derive(Debug, Args)]
+struct FailuresArgs {
+    #[command(flatten)]
+    common: ReportCommon,
+    /// The month (YYYY-MM) [default: the latest month with a complete snapshot].
+    #[arg(long)]
+    month: Option<String>,
+    /// Warn about leaf certificates of DANE-valid hosts that expire within this many days of
+    /// the snapshot's judged_at.
+    #[arg(long, default_value_t = 14)]
+    expiring_days: i64,
+}
+
+#[derive(Debug, Args)]
+struct TrendArgs {
+    #[command(flatten)]
+    common: ReportCommon,
+    /// Providers in the series: the ones with the most DANE domains in the latest snapshot.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Also draw the chart (domains surveyed, secure MX, DANE domains per snapshot) into this
+    /// SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum ZonelistsAction {
     /// Fetch a zone-transfer source of the manifest (AXFR over TCP, TSIG if a key file is
@@ -259,8 +360,17 @@ struct BenchDnsArgs {
 #[derive(Debug, Subcommand)]
 enum LabAction {
     /// Generate certificates and zones, sign them, start the servers; wait until the resolver
-    /// validates the private root. Does nothing if a healthy lab already runs.
-    Up,
+    /// validates the private root. Does nothing if a healthy lab of the same month already
+    /// runs; another month restarts it.
+    Up {
+        /// The month of the scenario: 1 is the lab of tests/lab/ground-truth.tsv; 2 is the
+        /// same world a month later (mailco.test adopts DANE, hoster.example's TLSA breaks,
+        /// dualstack.test loses its DS, shop5.example moves; see tests/lab/month2-changes.tsv),
+        /// for month-over-month reports. `crawl --lab` crawls whichever month runs, with that
+        /// month's zone list.
+        #[arg(long, default_value_t = 1)]
+        month: u8,
+    },
     /// Stop exactly the processes `up` started.
     Down,
     /// Show the lab's processes and whether its resolver validates (exit 1 if not healthy).
@@ -368,6 +478,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => check(args).await,
         Command::Crawl(args) => crawl(*args).await,
         Command::Merge(args) => merge(args),
+        Command::Rank(args) => rank(args),
+        Command::Adopters(args) => adopters(args),
+        Command::Failures(args) => failures(args),
+        Command::Trend(args) => trend(args),
         Command::Verify(args) => verify(args),
         Command::Bench {
             target: BenchTarget::Dns(args),
@@ -562,7 +676,7 @@ async fn crawl(a: CrawlArgs) -> Result<ExitCode> {
     use std::num::NonZeroU32;
     let (servers, selfcheck_names, allow_loopback) = if a.lab {
         let dir = lab::default_dir();
-        if lab::up(&dir).await? {
+        if lab::up(&dir, None).await? {
             eprintln!("lab started in {}", dir.display());
         }
         (vec![lab::resolver_addr()], lab::selfcheck_names(), true)
@@ -601,7 +715,7 @@ async fn crawl(a: CrawlArgs) -> Result<ExitCode> {
     let inputs = if !a.inputs.is_empty() {
         a.inputs.clone()
     } else if a.lab {
-        vec!["zonelists/lab.txt".to_string()]
+        vec![lab::scenario::zonelist(lab::month(&lab::default_dir())).to_string()]
     } else {
         vec![crate::zonelist::DEFAULT_INPUT.to_string()]
     };
@@ -691,6 +805,194 @@ fn merge(a: MergeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn aliases(c: &ReportCommon) -> Result<report::rank::Aliases> {
+    match &c.aliases {
+        Some(p) => report::rank::Aliases::parse(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("in {}", p.display())),
+        None => Ok(report::rank::Aliases::default()),
+    }
+}
+
+fn rank(a: RankArgs) -> Result<ExitCode> {
+    use report::rank::{explain_text, table, Compare};
+    use report::source;
+    use report::table::Format;
+    let aliases = aliases(&a.common)?;
+    let (this, last) = source::pick(&a.common.out, a.month.as_deref(), a.vs.as_deref())?;
+    let mut cmp = Compare::new(&aliases, last.is_some(), Some(a.examples));
+    if let Some(l) = &last {
+        source::for_each_domain(&l.dir, |r| cmp.add_last(r))?;
+    }
+    source::for_each_domain(&this.dir, |r| cmp.add_this(r))?;
+    let ranking = cmp.finish();
+    let month = &this.date[..7];
+    let vs = last.as_ref().map(|l| &l.date[..7]);
+    let bytes = match a.common.format {
+        Format::Table | Format::Md => {
+            let md = a.common.format == Format::Md;
+            let th = report::table::thousands;
+            let mut o = format!(
+                "{}Providers by DANE domains, {month} (snapshot {}){}: {} DANE domains of {}{}\n\n",
+                if md { "## " } else { "" },
+                this.date,
+                last.as_ref()
+                    .map(|l| format!(" vs {} (snapshot {})", &l.date[..7], l.date))
+                    .unwrap_or_default(),
+                th(ranking.dane_total as i64),
+                th(ranking.domains as i64),
+                match (ranking.dane_total_last, ranking.domains_last) {
+                    (Some(d), Some(n)) => format!(
+                        " ({} of {} in {})",
+                        th(d as i64),
+                        th(n as i64),
+                        vs.unwrap_or("")
+                    ),
+                    _ => " (no earlier month to compare with)".into(),
+                }
+            );
+            let t = table(&ranking, month, vs, a.top, false);
+            o.push_str(&if md { t.markdown() } else { t.text() });
+            let ex = explain_text(&ranking, a.movers, md);
+            if !ex.is_empty() {
+                o.push_str(&format!(
+                    "\n{}Changes explained (top {} movers):\n{}",
+                    if md { "### " } else { "" },
+                    a.movers,
+                    if md { "\n" } else { "" }
+                ));
+                o.push_str(&ex);
+            }
+            o.into_bytes()
+        }
+        Format::Json => {
+            let mut rows = ranking.rows.clone();
+            rows.truncate(a.top);
+            let movers: Vec<&str> = ranking
+                .movers(a.movers)
+                .iter()
+                .map(|r| r.provider.as_str())
+                .collect();
+            let v = serde_json::json!({
+                "month": month,
+                "snapshot": this.date,
+                "vs": vs,
+                "vs_snapshot": last.as_ref().map(|l| l.date.clone()),
+                "dane_total": ranking.dane_total,
+                "dane_total_last": ranking.dane_total_last,
+                "domains": ranking.domains,
+                "domains_last": ranking.domains_last,
+                "rows": rows,
+                "movers": movers,
+            });
+            let mut b = serde_json::to_vec_pretty(&v)?;
+            b.push(b'\n');
+            b
+        }
+        f => table(&ranking, month, vs, a.top, true).render(f)?,
+    };
+    report::table::emit(&bytes, a.common.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn adopters(a: AdoptersArgs) -> Result<ExitCode> {
+    use report::adopters::{table, Adopters};
+    use report::source;
+    use report::table::Format;
+    let aliases = aliases(&a.common)?;
+    let (this, _) = source::pick(&a.common.out, a.month.as_deref(), None)?;
+    let mut t = Adopters::new(&aliases);
+    source::for_each_domain(&this.dir, |r| t.add(r))?;
+    let rows = t.finish();
+    let bytes = match a.common.format {
+        Format::Table | Format::Md => {
+            let md = a.common.format == Format::Md;
+            let tab = table(&rows, a.top);
+            format!(
+                "{}Slow adopters, {} (snapshot {}): providers by signed domains without DANE\n\n{}",
+                if md { "## " } else { "" },
+                &this.date[..7],
+                this.date,
+                if md { tab.markdown() } else { tab.text() }
+            )
+            .into_bytes()
+        }
+        f => table(&rows, a.top).render(f)?,
+    };
+    report::table::emit(&bytes, a.common.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn failures(a: FailuresArgs) -> Result<ExitCode> {
+    use report::failures::{failures, flat, text, HostUse};
+    use report::source;
+    use report::table::Format;
+    let (this, _) = source::pick(&a.common.out, a.month.as_deref(), None)?;
+    let hosts = source::hosts(&this.dir)?;
+    let probes = source::probes(&this.dir)?;
+    let mut used = HostUse::default();
+    source::for_each_domain(&this.dir, |r| used.add(r))?;
+    let judged_at = this.run.as_ref().map(|r| r.judged_at).unwrap_or(0);
+    let f = failures(&hosts, &probes, &used, judged_at, a.expiring_days);
+    let bytes = match a.common.format {
+        Format::Table | Format::Md => {
+            let md = a.common.format == Format::Md;
+            format!(
+                "{}Failures, {} (snapshot {})\n{}",
+                if md { "# " } else { "" },
+                &this.date[..7],
+                this.date,
+                text(&f, md)
+            )
+            .into_bytes()
+        }
+        Format::Json => {
+            let mut b = serde_json::to_vec_pretty(&serde_json::json!({
+                "snapshot": this.date,
+                "report": f,
+            }))?;
+            b.push(b'\n');
+            b
+        }
+        fmt => flat(&f).render(fmt)?,
+    };
+    report::table::emit(&bytes, a.common.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn trend(a: TrendArgs) -> Result<ExitCode> {
+    use report::source;
+    use report::trend::{series, svg, table, Counts};
+    let aliases = aliases(&a.common)?;
+    let snaps = source::complete(&a.common.out)?;
+    if snaps.is_empty() {
+        bail!("no complete snapshot under {}", a.common.out.display());
+    }
+    let mut counts = Vec::new();
+    for s in &snaps {
+        let mut c = Counts::default();
+        source::for_each_domain(&s.dir, |r| c.add(r, &aliases))?;
+        counts.push((s.date.clone(), c));
+    }
+    let points = series(&counts, a.top);
+    if let Some(path) = &a.svg {
+        std::fs::write(path, svg(&points)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("chart written to {}", path.display());
+    }
+    let bytes = match a.common.format {
+        report::table::Format::Json => {
+            let mut b = serde_json::to_vec_pretty(&points)?;
+            b.push(b'\n');
+            b
+        }
+        f => table(&points).render(f)?,
+    };
+    report::table::emit(&bytes, a.common.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn bench_dns(args: BenchDnsArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.queries)
         .with_context(|| format!("cannot read {}", args.queries.display()))?;
@@ -712,17 +1014,21 @@ async fn bench_dns(args: BenchDnsArgs) -> Result<ExitCode> {
 
 async fn lab_op(action: LabAction, dir: &std::path::Path) -> Result<ExitCode> {
     match action {
-        LabAction::Up => {
+        LabAction::Up { month } => {
             let started = std::time::Instant::now();
-            if lab::up(dir).await? {
+            if lab::up(dir, Some(month)).await? {
                 println!(
-                    "lab up in {:.1} s: resolver {} validates the private root; files in {}",
+                    "lab up in {:.1} s (month {month}): resolver {} validates the private root; \
+                     files in {}",
                     started.elapsed().as_secs_f64(),
                     lab::resolver_addr(),
                     dir.display()
                 );
             } else {
-                println!("lab already up (resolver {})", lab::resolver_addr());
+                println!(
+                    "lab already up (month {month}, resolver {})",
+                    lab::resolver_addr()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -751,6 +1057,7 @@ async fn lab_op(action: LabAction, dir: &std::path::Path) -> Result<ExitCode> {
                     if *up { "running" } else { "NOT RUNNING" }
                 );
             }
+            println!("month      {}", lab::month(dir));
             match &st.resolver {
                 Ok(()) => println!(
                     "resolver   {} validates the private root",

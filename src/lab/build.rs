@@ -14,7 +14,7 @@ use std::process::Command;
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::scenario::{
-    host_spec, parent_of, HostSpec, Level, Signing, Smtp, ZoneSpec, HOSTS, RESOLVER, ROOT_NS, ZONES,
+    host_spec, parent_of, HostSpec, Level, Signing, Smtp, ZoneSpec, HOSTS, RESOLVER, ROOT_NS,
 };
 
 /// Validity of every certificate and signature, in days.
@@ -281,12 +281,12 @@ fn ds_of(keys: &Path, base: &str) -> Result<String> {
 
 /// Writes and signs every zone, deepest first so each DS reaches its parent before the parent
 /// is signed. Returns the root's DS (the trust anchor).
-fn generate_zones(dir: &Path, now: i64) -> Result<String> {
+fn generate_zones(dir: &Path, zones: &[&ZoneSpec], now: i64) -> Result<String> {
     let zones_dir = dir.join("zones");
     let keys = dir.join("keys");
     fs::create_dir_all(&zones_dir)?;
     fs::create_dir_all(&keys)?;
-    let mut order: Vec<&ZoneSpec> = ZONES.iter().collect();
+    let mut order: Vec<&ZoneSpec> = zones.to_vec();
     order.sort_by_key(|z| std::cmp::Reverse(z.origin.matches('.').count() + z.origin.len()));
     order.sort_by_key(|z| {
         std::cmp::Reverse(
@@ -372,7 +372,7 @@ fn generate_zones(dir: &Path, now: i64) -> Result<String> {
     Ok(root_ds)
 }
 
-fn nsd_conf(dir: &Path, level: Level) -> String {
+fn nsd_conf(dir: &Path, zones: &[&ZoneSpec], level: Level) -> String {
     let d = dir.join(format!("nsd-{}", level.name()));
     let d = d.display();
     let mut conf = format!(
@@ -389,7 +389,7 @@ fn nsd_conf(dir: &Path, level: Level) -> String {
         conf,
         "key:\n  name: \"{XFR_KEY_NAME}\"\n  algorithm: hmac-sha256\n  secret: \"{XFR_KEY_SECRET}\"\n\n"
     );
-    for z in ZONES.iter().filter(|z| z.level() == level) {
+    for z in zones.iter().filter(|z| z.level() == level) {
         let _ = write!(
             conf,
             "zone:\n  name: \"{}\"\n  zonefile: \"{}.zone.signed\"\n  \
@@ -413,7 +413,7 @@ pub fn xfr_key_file() -> String {
     )
 }
 
-fn unbound_conf(dir: &Path) -> String {
+fn unbound_conf(dir: &Path, zones: &[&ZoneSpec]) -> String {
     let d = dir.join("unbound");
     let d = d.display();
     let mut conf = format!(
@@ -430,7 +430,7 @@ fn unbound_conf(dir: &Path) -> String {
          num-queries-per-thread: 4096\n"
     );
     // Names under RFC 6761 special-use TLDs are answered by unbound itself unless released.
-    for z in ZONES.iter().filter(|z| z.level() == Level::Tld) {
+    for z in zones.iter().filter(|z| z.level() == Level::Tld) {
         let _ = writeln!(conf, "  local-zone: \"{}\" nodefault", z.origin);
     }
     conf.push_str("\nremote-control:\n  control-enable: no\n");
@@ -488,19 +488,21 @@ fn postfix_conf(dir: &Path) -> (String, String) {
 }
 
 /// Generates the whole lab into `dir` (which must be empty or absent): returns nothing, the
-/// files are the product. `now` is the unix time the certificates and signatures start from.
-pub fn generate(dir: &Path, now: i64) -> Result<()> {
+/// files are the product. `now` is the unix time the certificates and signatures start from;
+/// `month` picks the scenario's zones ([`super::scenario::zones`]).
+pub fn generate(dir: &Path, now: i64, month: u8) -> Result<()> {
     fs::create_dir_all(dir)?;
+    let zones = super::scenario::zones(month);
     generate_certs(dir).context("generating certificates")?;
-    let root_ds = generate_zones(dir, now).context("generating and signing zones")?;
+    let root_ds = generate_zones(dir, &zones, now).context("generating and signing zones")?;
     for level in [Level::Root, Level::Tld, Level::Sld] {
         let d = dir.join(format!("nsd-{}", level.name()));
         fs::create_dir_all(&d)?;
-        fs::write(d.join("nsd.conf"), nsd_conf(dir, level))?;
+        fs::write(d.join("nsd.conf"), nsd_conf(dir, &zones, level))?;
     }
     let ub = dir.join("unbound");
     fs::create_dir_all(&ub)?;
-    fs::write(ub.join("unbound.conf"), unbound_conf(dir))?;
+    fs::write(ub.join("unbound.conf"), unbound_conf(dir, &zones))?;
     fs::write(ub.join("root.ds"), format!("{root_ds}\n"))?;
     fs::write(
         ub.join("root.hints"),

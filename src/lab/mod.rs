@@ -195,12 +195,31 @@ fn smtp_endpoints() -> Vec<SocketAddr> {
     v
 }
 
-/// Brings the lab up (idempotent): regenerates and starts it unless a healthy lab already runs.
-/// Returns `false` when it was already up.
-pub async fn up(dir: &Path) -> Result<bool> {
-    if status(dir).await?.healthy() {
+/// The file in the lab directory that records which month of the scenario it plays.
+const MONTH_FILE: &str = "month";
+
+/// The month of the scenario the lab in `dir` was generated for (1 when it records none).
+pub fn month(dir: &Path) -> u8 {
+    std::fs::read_to_string(dir.join(MONTH_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(1)
+}
+
+/// Brings the lab up (idempotent): regenerates and starts it unless a healthy lab already runs
+/// the requested `month` of the scenario ([`scenario::zones`]; `None`: whichever month runs,
+/// month 1 when it must start). Switching months restarts the lab. Returns `false` when it was
+/// already up.
+pub async fn up(dir: &Path, month: Option<u8>) -> Result<bool> {
+    if let Some(m) = month {
+        if !(1..=scenario::MONTHS).contains(&m) {
+            bail!("the lab has months 1 to {}, not {m}", scenario::MONTHS);
+        }
+    }
+    if status(dir).await?.healthy() && month.is_none_or(|m| m == self::month(dir)) {
         return Ok(false);
     }
+    let month = month.unwrap_or(1);
     ensure_packages()?;
     // Anything half-started before is ours to stop; then start from a clean directory.
     run::stop_all(dir)?;
@@ -214,7 +233,8 @@ pub async fn up(dir: &Path) -> Result<bool> {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    build::generate(dir, now)?;
+    build::generate(dir, now, month)?;
+    std::fs::write(dir.join(MONTH_FILE), format!("{month}\n"))?;
     run::start_all(dir)?;
     // Ready only when the resolver validates the private root and every SMTP server listens.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -458,6 +458,75 @@ pub const ZONES: &[ZoneSpec] = &[
     },
 ];
 
+/// The months the lab can play: month 1 is the world above ([`ZONES`]), month 2 the same world
+/// a month later with the changes of [`MONTH2`].
+pub const MONTHS: u8 = 2;
+
+/// What changed by month 2, so month-over-month reports have real change to explain.
+///
+/// Each entry replaces the month-1 zone of the same origin, or is a new zone. The expected
+/// effect on the reports is in `tests/lab/month2-changes.tsv` (per domain, with its cause) and
+/// `tests/lab/month2-rank.tsv` (the rank table), written by hand:
+///
+/// * mailco.test publishes TLSA for its MX host (cust1.test, cust2.example: TLSA fixed);
+/// * hoster.example's TLSA no longer matches its certificate (shop1.test, shop3.test,
+///   shop4.example: TLSA broke);
+/// * shop5.example moves from hoster.example to mx.mailco.test (moved);
+/// * dualstack.test loses its DS (its zone is now unsigned: DNSSEC lost);
+/// * shop7.test is new in the zone list and shop2.test left it (`zonelists/lab-month2.txt`).
+pub const MONTH2: &[ZoneSpec] = &[
+    ZoneSpec {
+        origin: "mailco.test.",
+        signing: Signing::Nsec,
+        body: "mx A 127.25.0.22\n_25._tcp.mx TLSA {tlsa 3 1 1 mx.mailco.test}\n",
+    },
+    ZoneSpec {
+        origin: "hoster.example.",
+        signing: Signing::Nsec3,
+        body: "mx1 A 127.25.0.20\n_25._tcp.mx1 TLSA {tlsa-bad 3 1 1 mx1.hoster.example}\n",
+    },
+    ZoneSpec {
+        origin: "shop5.example.",
+        signing: Signing::Nsec3,
+        body: "@ MX 10 mx.mailco.test.\n",
+    },
+    ZoneSpec {
+        origin: "dualstack.test.",
+        signing: Signing::Unsigned,
+        body: "@ MX 10 mx\nmx A 127.25.0.13\nmx AAAA ::1\n\
+               _25._tcp.mx TLSA {tlsa 3 1 1 mx.dualstack.test}\n",
+    },
+    ZoneSpec {
+        origin: "shop7.test.",
+        signing: Signing::Nsec,
+        body: "@ MX 10 mx.mailco.test.\n",
+    },
+];
+
+/// The zones of the lab in `month` (1 = [`ZONES`]; 2 = with [`MONTH2`] applied).
+pub fn zones(month: u8) -> Vec<&'static ZoneSpec> {
+    let changes: &[ZoneSpec] = if month >= 2 { MONTH2 } else { &[] };
+    let mut v: Vec<&'static ZoneSpec> = ZONES
+        .iter()
+        .map(|z| changes.iter().find(|c| c.origin == z.origin).unwrap_or(z))
+        .collect();
+    v.extend(
+        changes
+            .iter()
+            .filter(|c| !ZONES.iter().any(|z| z.origin == c.origin)),
+    );
+    v
+}
+
+/// The zone list a lab crawl reads by default in `month`.
+pub fn zonelist(month: u8) -> &'static str {
+    if month >= 2 {
+        "zonelists/lab-month2.txt"
+    } else {
+        "zonelists/lab.txt"
+    }
+}
+
 /// The zone that contains `name` (the longest origin that is a suffix of it).
 pub fn zone_of(name: &str) -> Option<&'static ZoneSpec> {
     let name = format!("{}.", name.trim_end_matches('.'));
@@ -509,5 +578,22 @@ mod tests {
         addrs.sort();
         addrs.dedup();
         assert_eq!(addrs.len(), HOSTS.len(), "one address per host");
+    }
+
+    #[test]
+    fn month2_changes_apply() {
+        assert_eq!(zones(1).len(), ZONES.len());
+        let m2 = zones(2);
+        assert_eq!(m2.len(), ZONES.len() + 1, "shop7.test is the one new zone");
+        for c in MONTH2 {
+            assert!(parent_of(c).is_some(), "{}", c.origin);
+            assert_eq!(m2.iter().filter(|z| z.origin == c.origin).count(), 1);
+            assert!(
+                m2.iter()
+                    .any(|z| z.origin == c.origin && z.body == c.body && z.signing == c.signing),
+                "{}",
+                c.origin
+            );
+        }
     }
 }

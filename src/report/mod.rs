@@ -1,7 +1,21 @@
-//! Human-readable renderings of the survey's results.
+//! Outputs for people: the `check` and crawl texts, and the reports over the snapshots.
 //!
-//! The JSON and (later) Parquet outputs are for machines; these texts are for the operator at
-//! a terminal who wants to know, in one screen, what a sender would do and why.
+//! The reports read complete snapshots (see [`source`]) and each has its own module of pure
+//! logic, tested with hand-built rows, that turns rows into a result and a [`table::Table`]:
+//!
+//! * [`rank`] — providers by DANE domains, month over month, each difference explained;
+//! * [`adopters`] — providers whose customers are signed but lack DANE;
+//! * [`failures`] — broken MX hosts with evidence, and early warnings;
+//! * [`trend`] — the series per snapshot and its SVG chart;
+//! * [`table`] — the shared renderings (text table, Markdown, CSV, JSON, Parquet);
+//! * [`source`] — the only I/O: picking snapshots and streaming their tables.
+
+pub mod adopters;
+pub mod failures;
+pub mod rank;
+pub mod source;
+pub mod table;
+pub mod trend;
 
 use std::fmt::Write as _;
 
