@@ -196,6 +196,8 @@ pub struct NameReader {
     origin: Option<String>,
     shard: Option<Shard>,
     last: String,
+    /// `last` is known to pass [`plain_owner`].
+    last_plain: bool,
     good: bool,
     pending: VecDeque<Entry>,
     done: bool,
@@ -236,6 +238,7 @@ impl NameReader {
             origin: origin.map(str::to_string),
             shard,
             last: String::new(),
+            last_plain: false,
             good: false,
             pending: VecDeque::new(),
             done: false,
@@ -305,36 +308,6 @@ impl NameReader {
         })))
     }
 
-    /// A candidate name (already normalised): dedupe, shard, count.
-    fn name(&mut self, name: String) -> Option<Entry> {
-        self.good = true;
-        if name == self.last {
-            self.cov.consecutive_duplicates += 1;
-            return None;
-        }
-        self.cov.names += 1;
-        self.last.clear();
-        self.last.push_str(&name);
-        if let Some(s) = &self.shard {
-            if !s.contains(&name) {
-                return None;
-            }
-        }
-        self.cov.in_shard += 1;
-        let tld = name.trim_end_matches('.').rsplit('.').next().unwrap_or("");
-        if let Some(n) = self.cov.tlds.get_mut(tld) {
-            *n += 1;
-        } else {
-            let key = if self.cov.tlds.len() < MAX_TLDS {
-                tld.to_string()
-            } else {
-                "(other)".to_string()
-            };
-            *self.cov.tlds.entry(key).or_insert(0) += 1;
-        }
-        Some(Entry::Name(name))
-    }
-
     /// Reads one line; returns what it produced, `Ok(None)` for nothing (and sets `done` at
     /// the end).
     fn step(&mut self) -> Result<Option<Entry>, ZoneListError> {
@@ -366,7 +339,7 @@ impl NameReader {
             Some((n, Line::Text(t))) => (n, t),
         };
         self.cov.lines += 1;
-        if text.contains(&0) {
+        if memchr::memchr(0, text).is_some() {
             return Err(ZoneListError {
                 file: self.file.clone(),
                 line: n,
@@ -403,7 +376,33 @@ impl NameReader {
                 Parsed::Bad { line, why } => Outcome::Bad(line, why),
                 Parsed::Record(rec) => {
                     self.cov.records += 1;
-                    zone_record(parser, apex, &rec, &mut self.cov)
+                    match zone_record(parser, apex, &rec, &mut self.cov) {
+                        Outcome::Delegation => {
+                            let owner = parser.owner();
+                            // The next record of the last name (registry dumps group by
+                            // owner): `plain_owner` held for these very bytes.
+                            let again = self.last_plain && owner == self.last;
+                            match if again {
+                                Outcome::Owner
+                            } else {
+                                delegation(owner, rec.line)
+                            } {
+                                Outcome::Owner => {
+                                    self.good = true;
+                                    let (last, cov) = (&mut self.last, &mut self.cov);
+                                    let keep = accept(owner, last, self.shard.as_ref(), cov);
+                                    self.last_plain = true;
+                                    if keep {
+                                        Outcome::Kept(owner.to_string())
+                                    } else {
+                                        Outcome::Nothing
+                                    }
+                                }
+                                o => o,
+                            }
+                        }
+                        o => o,
+                    }
                 }
             },
             Mode::Undecided => unreachable!("decided above"),
@@ -414,11 +413,52 @@ impl NameReader {
                 self.good = true;
                 Ok(None)
             }
-            Outcome::Name(name) => Ok(self.name(name)),
+            Outcome::Name(name) => {
+                self.good = true;
+                let keep = accept(&name, &mut self.last, self.shard.as_ref(), &mut self.cov);
+                self.last_plain = false;
+                Ok(keep.then_some(Entry::Name(name)))
+            }
+            Outcome::Kept(name) => Ok(Some(Entry::Name(name))),
+            Outcome::Owner | Outcome::Delegation => unreachable!("resolved above"),
             Outcome::Bad(line, why) => self.bad(line, why),
             Outcome::Fatal(line, why) => Err(self.fatal(line, why)),
         }
     }
+}
+
+/// A candidate name (already normalised): dedupe, shard, count. Whether it is handed out.
+/// (Borrowed, so a dropped duplicate costs no allocation.)
+fn accept(name: &str, last: &mut String, shard: Option<&Shard>, cov: &mut SourceCoverage) -> bool {
+    if name == last {
+        cov.consecutive_duplicates += 1;
+        return false;
+    }
+    cov.names += 1;
+    last.clear();
+    last.push_str(name);
+    if let Some(s) = shard {
+        if !s.contains(name) {
+            return false;
+        }
+    }
+    cov.in_shard += 1;
+    let t = name.trim_end_matches('.');
+    let tld = match memchr::memrchr(b'.', t.as_bytes()) {
+        Some(i) => &t[i + 1..],
+        None => t,
+    };
+    if let Some(n) = cov.tlds.get_mut(tld) {
+        *n += 1;
+    } else {
+        let key = if cov.tlds.len() < MAX_TLDS {
+            tld.to_string()
+        } else {
+            "(other)".to_string()
+        };
+        *cov.tlds.entry(key).or_insert(0) += 1;
+    }
+    true
 }
 
 /// Opens every source first (so one that is garbage fails before any name is printed), then
@@ -545,7 +585,14 @@ fn zone_mode(file: &str, origin: Option<&str>, line: u64) -> Result<Mode, ZoneLi
 enum Outcome {
     Nothing,
     Good,
+    /// The parser's owner is a delegation: its name is a candidate.
+    Delegation,
+    /// The candidate is the parser's owner as it stands (already normalised).
+    Owner,
+    /// A candidate name, normalised.
     Name(String),
+    /// A name that passed [`accept`].
+    Kept(String),
     Bad(u64, String),
     Fatal(u64, String),
 }
@@ -602,22 +649,38 @@ fn zone_record(
         return Outcome::Good;
     };
     // `rel` is `label.` for a name one label below the apex (escaped dots are \046).
-    if rec.rtype != "NS" || rel == "." || rel[..rel.len() - 1].contains('.') {
+    if rec.rtype != "NS"
+        || rel == "."
+        || memchr::memchr(b'.', &rel.as_bytes()[..rel.len() - 1]).is_some()
+    {
         return Outcome::Good;
     }
-    // Fast path: a canonical owner of letters, digits, `-` and `_` with at least one letter
-    // or hyphen (so never an IP literal) is exactly what normalize_domain would return.
+    Outcome::Delegation
+}
+
+/// Whether a canonical owner is already what [`normalize_domain`] would make of it: letters,
+/// digits, `-` and `_` with at least one letter or hyphen (so never an IP literal).
+fn plain_owner(owner: &str) -> bool {
     let b = owner.as_bytes();
-    if b.len() <= 254
-        && b.iter()
-            .all(|c| matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.'))
-        && b.iter().any(|c| c.is_ascii_lowercase() || *c == b'-')
-    {
-        return Outcome::Name(owner.to_string());
+    let mut letter = false;
+    for &c in b {
+        match c {
+            b'a'..=b'z' | b'-' => letter = true,
+            b'0'..=b'9' | b'_' | b'.' => {}
+            _ => return false,
+        }
+    }
+    letter && b.len() <= 254
+}
+
+/// The name of a delegation (the parser's owner), normalised.
+fn delegation(owner: &str, line: u64) -> Outcome {
+    if plain_owner(owner) {
+        return Outcome::Owner;
     }
     match normalize_domain(owner) {
         Ok(n) => Outcome::Name(n.to_ascii()),
-        Err(e) => Outcome::Bad(rec.line, format!("delegation {owner}: {e}")),
+        Err(e) => Outcome::Bad(line, format!("delegation {owner}: {e}")),
     }
 }
 
@@ -686,6 +749,48 @@ mod tests {
         assert_eq!(cov.apex.as_deref(), Some("com."));
         assert_eq!(cov.consecutive_duplicates, 1);
         assert_eq!(cov.tlds.get("com"), Some(&2));
+    }
+
+    /// Repeated owners (the dedupe shortcut) mixed with owners that need normalising or are
+    /// refused: the same names, duplicates and bad lines as taking every record on its own.
+    #[test]
+    fn repeated_and_unusual_owners() {
+        let zone = "xyz.\t900\tin\tsoa\ta.nic.xyz. h.xyz. 1 2 3 4 5\n\
+            foo.xyz.\t3600\tin\tns\tns1.foo.xyz.\n\
+            foo.xyz.\t3600\tin\tns\tns2.foo.xyz.\n\
+            FOO.xyz.\t3600\tin\tns\tns2.foo.xyz.\n\
+            foo.xyz.\t3600\tin\tds\t1 13 2 ABCD\n\
+            b\\195\\188cher.xyz. NS ns.x.\n\
+            xn--bcher-kva.xyz. NS ns.x.\n\
+            xn--bcher-kva.xyz. NS ns.x.\n\
+            123.xyz. NS ns.x.\n\
+            123.xyz. NS ns.x.\n\
+            *.xyz. NS ns.x.\n\
+            *.xyz. NS ns.x.\n\
+            a\\.b.xyz. NS ns.x.\n\
+            a\\046b.xyz. NS ns.x.\n\
+            deep.sub.xyz. NS ns.x.\n\
+            sub.xyz. NS ns.x.\n\
+            sub.xyz. NS ( ns2.x. )\n\
+            \tNS ns3.x.\n\
+            other.com. NS ns.\n\
+            upper.xyz. NS ns.\n\
+            UPPER.XYZ. NS ns.\n";
+        let (names, bad, cov) = read(zone, None);
+        assert_eq!(
+            names,
+            [
+                "foo.xyz.",
+                "xn--bcher-kva.xyz.",
+                "123.xyz.",
+                "sub.xyz.",
+                "upper.xyz."
+            ]
+        );
+        let bad: Vec<u64> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(bad, [6, 11, 12, 13, 14, 19]);
+        assert_eq!(cov.consecutive_duplicates, 7);
+        assert_eq!(cov.names, 5);
     }
 
     #[test]
