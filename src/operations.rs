@@ -703,6 +703,7 @@ async fn crawl(a: CrawlArgs) -> Result<ExitCode> {
     resolver.trust_remote = a.trust_resolver;
     resolver.max_in_flight = a.dns_in_flight.max(1);
     resolver.qps = NonZeroU32::new(a.qps);
+    resolver.ede_text = false;
     let mut probe = ProbeConfig {
         ehlo_name: a.ehlo.clone(),
         stage_timeout: Duration::from_secs(a.smtp_timeout),

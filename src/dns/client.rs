@@ -80,6 +80,11 @@ pub struct ResolverConfig {
     pub qps: Option<NonZeroU32>,
     /// UDP sockets per resolver.
     pub udp_sockets: usize,
+    /// Keep the resolver's EXTRA-TEXT of Extended DNS Errors (RFC 8914) in failures. The
+    /// crawl turns it off: the text depends on the resolver's cache state (unbound says "key
+    /// marked as invalid because of a previous validation failure" the second time), so two
+    /// crawls of the same world would differ; the INFO-CODE and its name stay.
+    pub ede_text: bool,
 }
 
 impl ResolverConfig {
@@ -94,6 +99,7 @@ impl ResolverConfig {
             max_in_flight: 10_000,
             qps: None,
             udp_sockets: 8,
+            ede_text: true,
         }
     }
 

@@ -279,10 +279,16 @@ impl Resolver {
         rtype: RecordType,
         extract: impl Fn(&RData) -> Option<T>,
     ) -> Lookup<T> {
-        match self.query(name, rtype).await {
+        let mut l = match self.query(name, rtype).await {
             Ok(resp) => classify(&resp.message, name, rtype, extract),
             Err(e) => Lookup::Failed(e),
+        };
+        if !self.config().ede_text {
+            if let Lookup::Failed(DnsFailure::ServFail { ede: Some(e) }) = &mut l {
+                e.text.clear();
+            }
         }
+        l
     }
 }
 
