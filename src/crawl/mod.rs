@@ -604,7 +604,9 @@ async fn host_entry(sh: &Shared, host: &Name) -> (Arc<HostEntry>, bool) {
     let key = display(host);
     sh.hosts
         .get_or_init(&key, || async {
-            let report = check_host(&sh.ctx, host, &sh.prober).await;
+            // Boxed: the host stage runs once per host, but its future is large, and inline it
+            // would make every domain task that much bigger to allocate and move.
+            let report = Box::pin(check_host(&sh.ctx, host, &sh.prober)).await;
             let opted_out = sh.optout.covers_name(&key);
             let (row, probes) = records::host_rows(&report, opted_out);
             sh.tally
