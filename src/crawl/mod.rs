@@ -43,9 +43,7 @@ use crate::dns::{selfcheck, Resolver, ResolverConfig};
 use crate::names::display;
 use crate::smtp::ProbeConfig;
 use crate::snapshot::{self, HostRow, ProbeRow, RunInfo, Table};
-use crate::survey::{
-    check_host, judge_domain, mx_stage, sorted_hosts, CheckContext, HostSummary, MAX_MX_HOSTS,
-};
+use crate::survey::{check_host, judge_domain, mx_stage, CheckContext, HostSummary, MAX_MX_HOSTS};
 use crate::verdict::TAXONOMY_VERSION;
 use crate::zonelist::{shard::Shard, Format, NameReader};
 
@@ -509,7 +507,6 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
     run.finished = Some(rfc3339_now());
     run.complete = true;
     snapshot::write_run(&dir, &run)?;
-    let _ = written;
     use std::sync::atomic::Ordering::Relaxed;
     Ok(CrawlSummary {
         dir,
@@ -558,11 +555,10 @@ fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
 
 /// One domain through the whole procedure.
 async fn crawl_domain(sh: &Shared, index: u64, name: &Name, source: usize) -> DomainDone {
-    let (mut report, records) = mx_stage(&sh.ctx, name).await;
+    let (mut report, hosts) = mx_stage(&sh.ctx, name).await;
     let mut new_hosts = Vec::new();
     let mut new_probes = Vec::new();
-    if let Some(records) = records {
-        let (hosts, lowest) = sorted_hosts(&records);
+    if let Some((hosts, lowest)) = hosts {
         let entries = futures::future::join_all(
             hosts
                 .iter()

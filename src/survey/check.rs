@@ -234,11 +234,10 @@ fn addr_of(r: &RData) -> Option<IpAddr> {
 
 /// Runs the whole procedure for `domain` (already normalised), probing directly.
 pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
-    let (mut report, records) = mx_stage(ctx, domain).await;
-    let Some(records) = records else {
+    let (mut report, hosts) = mx_stage(ctx, domain).await;
+    let Some((hosts, lowest)) = hosts else {
         return report;
     };
-    let (hosts, lowest) = sorted_hosts(&records);
     // MX RRsets are peer input: check at most MAX_MX_HOSTS hosts (primary ones first).
     let checks = hosts
         .iter()
@@ -282,12 +281,13 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
 }
 
 /// Steps 1–2 of the procedure: the MX lookup and what it decides alone. Returns the report
-/// so far and, when the MX RRset is secure data naming valid primary hosts, the records to
-/// go on with; otherwise the report already holds the final verdict.
+/// so far and, when the MX RRset is secure data naming valid primary hosts, the hosts to go
+/// on with ([`sorted_hosts`]: each once, by preference, and the primary preference);
+/// otherwise the report already holds the final verdict.
 pub async fn mx_stage(
     ctx: &CheckContext,
     domain: &Name,
-) -> (DomainReport, Option<Vec<(u16, Name)>>) {
+) -> (DomainReport, Option<(Vec<(u16, Name)>, u16)>) {
     let mut report = DomainReport {
         domain: display(domain),
         taxonomy_version: TAXONOMY_VERSION,
@@ -308,10 +308,12 @@ pub async fn mx_stage(
     let mx = ctx.resolver.lookup(domain, RecordType::MX, mx_of).await;
     report.mx.lookup = mx.describe();
     report.mx.security = mx.security();
-    if let Some(d) = mx.data() {
+    // Sorted once: the providers, the invalid-target check and the host stage all use it.
+    let sorted = mx.data().map(|d| sorted_hosts(&d.records));
+    if let (Some(d), Some((hosts, lowest))) = (mx.data(), &sorted) {
         report.mx.records = d.records.iter().map(|(p, n)| (*p, display(n))).collect();
         if !(d.records.len() == 1 && d.records[0].1.is_root()) {
-            set_providers(&mut report, &d.records);
+            set_providers(&mut report, hosts, *lowest);
         }
     }
     let (verdict, reason) = match mx {
@@ -346,8 +348,8 @@ pub async fn mx_stage(
             DomainVerdict::Insecure,
             "the MX RRset is not DNSSEC-signed, so DANE does not apply".into(),
         ),
-        Lookup::Data(d) => {
-            let (hosts, lowest) = sorted_hosts(&d.records);
+        Lookup::Data(_) => {
+            let (hosts, lowest) = sorted.unwrap_or_default();
             match hosts
                 .iter()
                 .filter(|h| h.0 == lowest)
@@ -357,7 +359,7 @@ pub async fn mx_stage(
                     DomainVerdict::InvalidMx,
                     format!("primary MX host {name} is invalid: {why}"),
                 ),
-                None => return (report, Some(d.records)),
+                None => return (report, Some((hosts, lowest))),
             }
         }
     };
@@ -387,8 +389,7 @@ pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
 
 /// Fills the primary hosts and providers from an MX RRset (secure or not: the provider of an
 /// unsigned domain is still worth knowing for adoption reports).
-fn set_providers(report: &mut DomainReport, records: &[(u16, Name)]) {
-    let (hosts, lowest) = sorted_hosts(records);
+fn set_providers(report: &mut DomainReport, hosts: &[(u16, Name)], lowest: u16) {
     let primary = hosts.iter().filter(|h| h.0 == lowest);
     report.primary_hosts = primary.clone().map(|h| display(&h.1)).collect();
     report.providers = primary
