@@ -46,7 +46,7 @@ use tokio::time::timeout;
 
 use super::lookup::{ede, DnsFailure};
 use super::wire::{
-    is_response, is_truncated, message_id, question_span, same_question, write_query,
+    decode_answer, is_response, is_truncated, message_id, question_span, same_question, write_query,
 };
 
 /// Largest datagram accepted (we advertise 1232; larger is odd but harmless).
@@ -980,7 +980,9 @@ impl std::fmt::Debug for Resolver {
 /// A resolver answer that passed the transport checks (id, question, source address).
 #[derive(Debug)]
 pub struct Response {
-    /// The decoded message.
+    /// The decoded message: header, question, answer section without its DNSSEC proof
+    /// material, and the EDNS OPT (see [`decode_answer`](super::wire::decode_answer)); the
+    /// authority section and other additional records are checked but not kept.
     pub message: Message,
     /// The server that sent it.
     pub server: SocketAddr,
@@ -1138,7 +1140,7 @@ impl Resolver {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Message, DnsFailure> {
-        Message::from_vec(bytes).map_err(|e| {
+        decode_answer(bytes).map_err(|e| {
             Stats::bump(&self.stats.dropped_malformed);
             DnsFailure::Malformed(format!("undecodable answer: {e}"))
         })

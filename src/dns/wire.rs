@@ -4,7 +4,9 @@
 
 use std::ops::Range;
 
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, DecodeError};
 
 use super::lookup::DnsFailure;
 
@@ -120,6 +122,115 @@ pub fn same_question(a: &[u8], b: &[u8]) -> bool {
                 && a[a.len() - 4..] == b[b.len() - 4..]))
 }
 
+/// Record types that are DNSSEC proof material: the validating resolver has already judged
+/// them (its verdict is the AD bit or a SERVFAIL), so the survey never reads them.
+const PROOF_TYPES: [u16; 3] = [46 /* RRSIG */, 47 /* NSEC */, 50 /* NSEC3 */];
+/// The OPT pseudo-record type.
+const OPT_TYPE: u16 = 41;
+
+/// Decodes an answer into the parts the survey reads: the header (RCODE, AD, …), the question,
+/// the answer section without its DNSSEC proof material (RRSIG, NSEC, NSEC3), and the EDNS OPT
+/// record (extended RCODE, Extended DNS Errors). The authority section and every other
+/// additional record are walked — so a malformed one still fails the whole answer — but not
+/// built.
+///
+/// Exists because with the DO bit set most of an answer is signatures and denial proofs: a
+/// full hickory parse spent most of its time building RRSIG and NSEC records that no verdict
+/// looks at, since the resolver's validation is what the AD bit reports. Every record that is
+/// kept is decoded by hickory exactly as [`Message::from_vec`] would (tested below).
+pub fn decode_answer(bytes: &[u8]) -> Result<Message, DecodeError> {
+    let mut d = BinDecoder::new(bytes);
+    let Header {
+        mut metadata,
+        counts,
+    } = Header::read(&mut d)?;
+    let mut msg = Message::new(metadata.id, MessageType::Response, OpCode::Query);
+    msg.queries = Vec::with_capacity(usize::from(counts.queries.min(1)));
+    for _ in 0..counts.queries {
+        msg.queries.push(Query::read(&mut d)?);
+    }
+    let mut answers = Vec::with_capacity(usize::from(counts.answers.min(8)));
+    for _ in 0..counts.answers {
+        match peek_type(bytes, d.index())? {
+            OPT_TYPE => return Err(DecodeError::RecordNotInAdditionalSection(RecordType::OPT)),
+            t if PROOF_TYPES.contains(&t) => skip_record(bytes, &mut d)?,
+            _ => {
+                let record = Record::read(&mut d)?;
+                // As hickory's own decoder: an empty RDATA is only valid in UPDATE messages.
+                if matches!(record.data, RData::Update0(_)) {
+                    return Err(DecodeError::InvalidEmptyRecord);
+                }
+                answers.push(record);
+            }
+        }
+    }
+    for _ in 0..counts.authorities {
+        if peek_type(bytes, d.index())? == OPT_TYPE {
+            return Err(DecodeError::RecordNotInAdditionalSection(RecordType::OPT));
+        }
+        skip_record(bytes, &mut d)?;
+    }
+    let mut edns = None;
+    for _ in 0..counts.additionals {
+        if peek_type(bytes, d.index())? == OPT_TYPE {
+            let opt = Record::read(&mut d)?;
+            if edns.is_some() {
+                return Err(DecodeError::DuplicateEdns);
+            }
+            edns = Some(Edns::from(&opt));
+        } else {
+            skip_record(bytes, &mut d)?;
+        }
+    }
+    if let Some(e) = &edns {
+        metadata.merge_response_code(e.rcode_high());
+    }
+    msg.metadata = metadata;
+    msg.answers = answers;
+    msg.edns = edns;
+    Ok(msg)
+}
+
+/// The end of the (possibly compressed) owner name starting at `at`.
+fn name_end(bytes: &[u8], mut at: usize) -> Result<usize, DecodeError> {
+    let start = at;
+    loop {
+        let len = *bytes.get(at).ok_or(DecodeError::InsufficientBytes)?;
+        match len & 0xC0 {
+            0x00 if len == 0 => return Ok(at + 1),
+            0x00 => at += 1 + usize::from(len),
+            // A pointer ends the name; where it points is not our concern when skipping.
+            0xC0 => return Ok(at + 2),
+            _ => return Err(DecodeError::UnrecognizedLabelCode(len)),
+        }
+        if at - start > 255 {
+            return Err(DecodeError::DomainNameTooLong(at - start));
+        }
+    }
+}
+
+/// The type of the record starting at `at`.
+fn peek_type(bytes: &[u8], at: usize) -> Result<u16, DecodeError> {
+    let t = name_end(bytes, at)?;
+    match bytes.get(t..t + 2) {
+        Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
+        None => Err(DecodeError::InsufficientBytes),
+    }
+}
+
+/// Moves the decoder past one record without building it, checking that it fits.
+fn skip_record(bytes: &[u8], d: &mut BinDecoder<'_>) -> Result<(), DecodeError> {
+    let at = d.index();
+    let fixed = name_end(bytes, at)?;
+    // type, class, TTL, then RDLENGTH
+    let len = bytes
+        .get(fixed + 8..fixed + 10)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or(DecodeError::InsufficientBytes)?;
+    d.read_slice(fixed - at + 10 + len)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +275,102 @@ mod tests {
             question_span(&buf[1..]).unwrap(),
             span.start - 1..span.end - 1
         );
+    }
+
+    /// The lab unbound's answers kept in testdata (signed data, NSEC and NSEC3 denials,
+    /// SERVFAIL with EDE, CNAME chains, an unsigned answer).
+    fn unbound_answers() -> Vec<(String, Vec<u8>)> {
+        let text = include_str!("testdata/unbound-answers.hex");
+        let mut out = Vec::new();
+        let mut label = String::new();
+        for line in text.lines() {
+            if let Some(l) = line.strip_prefix("# ") {
+                label = l.to_string();
+            } else if !line.is_empty() {
+                out.push((label.clone(), hex::decode(line).unwrap()));
+            }
+        }
+        assert!(out.len() >= 10);
+        out
+    }
+
+    /// What `decode_answer` must return: hickory's full parse minus what it leaves out.
+    fn expected(full: &Message) -> Message {
+        let mut m = full.clone();
+        m.answers
+            .retain(|r| !PROOF_TYPES.contains(&u16::from(r.record_type())));
+        m.authorities.clear();
+        m.additionals.clear();
+        m
+    }
+
+    #[test]
+    fn lean_decode_agrees_with_hickory() {
+        let mut proof_skipped = 0;
+        for (label, bytes) in unbound_answers() {
+            let full = Message::from_vec(&bytes).unwrap();
+            let lean = decode_answer(&bytes).unwrap();
+            assert_eq!(lean, expected(&full), "{label}");
+            proof_skipped += full.answers.len() - lean.answers.len() + full.authorities.len();
+        }
+        assert!(proof_skipped > 10);
+    }
+
+    #[test]
+    fn lean_decode_on_hostile_bytes() {
+        // Random corruptions and cuts of real answers: never a panic, and whenever hickory
+        // accepts the bytes, the lean decoder agrees with it on what it keeps.
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let (mut agreed, mut rejected) = (0, 0);
+        for (label, bytes) in unbound_answers() {
+            for _ in 0..3000 {
+                let mut m = bytes.clone();
+                match next() % 3 {
+                    0 => m.truncate((next() as usize) % m.len()),
+                    _ => {
+                        for _ in 0..1 + next() % 3 {
+                            let i = (next() as usize) % m.len();
+                            m[i] = next() as u8;
+                        }
+                    }
+                }
+                let lean = decode_answer(&m);
+                match Message::from_vec(&m) {
+                    Ok(full) => {
+                        assert_eq!(lean.as_ref().ok(), Some(&expected(&full)), "{label}");
+                        agreed += 1;
+                    }
+                    Err(_) => rejected += usize::from(lean.is_err()),
+                }
+            }
+        }
+        assert!(agreed > 1000 && rejected > 1000, "{agreed} {rejected}");
+    }
+
+    #[test]
+    fn lean_decode_rejects_misplaced_opt() {
+        // An OPT record in the answer section, as hickory rejects it.
+        let name = Name::from_ascii("x.test.").unwrap();
+        let mut m = build_query(7, &name, RecordType::A).unwrap();
+        m[2] |= 0x80;
+        m[7] = 1; // ANCOUNT 1
+        m[11] = 0; // ARCOUNT 0: the OPT now sits in the answer section
+        assert!(Message::from_vec(&m).is_err());
+        assert!(decode_answer(&m).is_err());
+        m[11] = 1;
+        m[7] = 0;
+        assert!(decode_answer(&m).unwrap().edns.is_some());
+        // Two OPT records.
+        let opt = m[m.len() - 11..].to_vec();
+        m.extend_from_slice(&opt);
+        m[11] = 2;
+        assert!(decode_answer(&m).is_err());
     }
 
     #[test]
