@@ -137,6 +137,10 @@ struct Shared {
     tally: Arc<Tally>,
 }
 
+/// Where the input stage spills the names between its two passes, inside the snapshot being
+/// written (the leading `_` keeps it out of Hive-style readers); removed when the input ends.
+pub const SPILL_DIR: &str = "_spill";
+
 /// The snapshot directory of a crawl.
 pub fn snapshot_dir(out: &Path, date: &str, shard: Option<Shard>) -> PathBuf {
     match shard {
@@ -362,22 +366,10 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
             done.len()
         ));
     }
-    {
-        let (inputs, format, origin, shard) = (
-            cfg.inputs.clone(),
-            cfg.format,
-            cfg.origin.clone(),
-            cfg.shard,
-        );
-        input::spawn_estimate(
-            inputs,
-            move |f| NameReader::open(f, format, origin.as_deref(), shard).ok(),
-            tally.clone(),
-        );
-    }
     let (in_tx, mut in_rx) = mpsc::channel(1024);
     let reader = input::spawn(
         readers,
+        dir.join(SPILL_DIR),
         cfg.part_size,
         done.clone(),
         optout.clone(),
