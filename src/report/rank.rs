@@ -274,6 +274,75 @@ pub fn table(r: &Ranking, month: &str, vs: Option<&str>, top: usize, causes: boo
     t
 }
 
+/// One line of a provider's change explanation: a cause, its direction, how many domains,
+/// and the domains named (with the provider on the other side of a move).
+///
+/// Exists so the text report and the web site word the explanation the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExplainLine {
+    /// The cause.
+    pub cause: Cause,
+    /// Gained (`true`) or lost.
+    pub up: bool,
+    /// Domains in all (may be more than `names`).
+    pub count: u64,
+    /// The domains named, e.g. `shop5.example (from hoster.example)`.
+    pub names: Vec<String>,
+    /// Domains counted but not named.
+    pub more: u64,
+}
+
+impl ExplainLine {
+    /// `count` with its sign.
+    pub fn delta(&self) -> i64 {
+        if self.up {
+            self.count as i64
+        } else {
+            -(self.count as i64)
+        }
+    }
+}
+
+/// A provider's change explanation, cause by cause (gains before losses), causes without
+/// domains left out.
+pub fn explain_lines(row: &RankRow) -> Vec<ExplainLine> {
+    let mut out = Vec::new();
+    for cause in Cause::ALL {
+        for up in [true, false] {
+            let count = *if up {
+                &row.explanation.gained
+            } else {
+                &row.explanation.lost
+            }
+            .get(&cause)
+            .unwrap_or(&0);
+            if count == 0 {
+                continue;
+            }
+            let names: Vec<String> = row
+                .explanation
+                .domains
+                .iter()
+                .filter(|m| m.cause == cause && (m.delta > 0) == up)
+                .map(|m| match &m.other {
+                    Some(o) if up => format!("{} (from {o})", m.domain),
+                    Some(o) => format!("{} (to {o})", m.domain),
+                    None => m.domain.clone(),
+                })
+                .collect();
+            let more = count.saturating_sub(names.len() as u64);
+            out.push(ExplainLine {
+                cause,
+                up,
+                count,
+                names,
+                more,
+            });
+        }
+    }
+    out
+}
+
 /// The change explanation of the `n` top movers, in words, one provider a paragraph: each
 /// cause with its count and its domains (`… and K more` when only examples were kept).
 pub fn explain_text(r: &Ranking, n: usize, markdown: bool) -> String {
@@ -285,45 +354,20 @@ pub fn explain_text(r: &Ranking, n: usize, markdown: bool) -> String {
         } else {
             let _ = writeln!(o, "  {} {}", row.provider, signed(diff));
         }
-        for cause in Cause::ALL {
-            for up in [true, false] {
-                let count = *if up {
-                    &row.explanation.gained
-                } else {
-                    &row.explanation.lost
-                }
-                .get(&cause)
-                .unwrap_or(&0);
-                if count == 0 {
-                    continue;
-                }
-                let names: Vec<String> = row
-                    .explanation
-                    .domains
-                    .iter()
-                    .filter(|m| m.cause == cause && (m.delta > 0) == up)
-                    .map(|m| match &m.other {
-                        Some(o) if up => format!("{} (from {o})", m.domain),
-                        Some(o) => format!("{} (to {o})", m.domain),
-                        None => m.domain.clone(),
-                    })
-                    .collect();
-                let more = count.saturating_sub(names.len() as u64);
-                let tail = if more > 0 {
-                    format!(" … and {} more", thousands(more as i64))
-                } else {
-                    String::new()
-                };
-                let delta = if up { count as i64 } else { -(count as i64) };
-                let _ = writeln!(
-                    o,
-                    "{}{} {}: {}{tail}",
-                    if markdown { "  * " } else { "    " },
-                    signed(delta),
-                    cause.words(up),
-                    names.join(", ")
-                );
-            }
+        for l in explain_lines(row) {
+            let tail = if l.more > 0 {
+                format!(" … and {} more", thousands(l.more as i64))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                o,
+                "{}{} {}: {}{tail}",
+                if markdown { "  * " } else { "    " },
+                signed(l.delta()),
+                l.cause.words(l.up),
+                l.names.join(", ")
+            );
         }
     }
     o
