@@ -390,6 +390,90 @@ struct Tally {
     signed: u64,
 }
 
+/// Sentinel of [`LastMonth`]'s chains.
+const END: u32 = u32::MAX;
+
+/// One domain of last month: its name's place in the arena, its facts, the next entry with
+/// the same hash.
+#[derive(Clone, Copy, Debug)]
+struct LastEntry {
+    start: usize,
+    len: u32,
+    next: u32,
+    live: bool,
+    facts: Facts,
+}
+
+/// Last month's facts by domain name: every name in one string arena, a hash index over it.
+///
+/// Exists because a million `Box<str>` keys, kept alive while this month's parts are decoded
+/// and freed around them, fragment glibc's heap badly enough that `malloc_consolidate` took
+/// half of the ranking's time; one arena is a handful of large allocations.
+#[derive(Default)]
+struct LastMonth {
+    names: String,
+    entries: Vec<LastEntry>,
+    /// Hash of a name → its newest entry (older ones with the same hash follow `next`).
+    index: HashMap<u64, u32>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl LastMonth {
+    fn name(&self, e: &LastEntry) -> &str {
+        &self.names[e.start..e.start + e.len as usize]
+    }
+
+    fn find(&self, hash: u64, domain: &str) -> Option<usize> {
+        let mut i = *self.index.get(&hash)?;
+        while i != END {
+            let e = &self.entries[i as usize];
+            if e.live && self.name(e) == domain {
+                return Some(i as usize);
+            }
+            i = e.next;
+        }
+        None
+    }
+
+    /// Records `domain`'s facts; `false` (and the facts replaced) when it was there already.
+    fn insert(&mut self, domain: &str, facts: Facts) -> bool {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(domain);
+        if let Some(i) = self.find(hash, domain) {
+            self.entries[i].facts = facts;
+            return false;
+        }
+        let next = self.index.get(&hash).copied().unwrap_or(END);
+        self.index.insert(hash, self.entries.len() as u32);
+        self.entries.push(LastEntry {
+            start: self.names.len(),
+            len: domain.len() as u32,
+            next,
+            live: true,
+            facts,
+        });
+        self.names.push_str(domain);
+        true
+    }
+
+    /// Takes `domain`'s facts out, if it has some.
+    fn remove(&mut self, domain: &str) -> Option<Facts> {
+        use std::hash::BuildHasher as _;
+        let i = self.find(self.hasher.hash_one(domain), domain)?;
+        self.entries[i].live = false;
+        Some(self.entries[i].facts)
+    }
+
+    /// The domains not removed, with their facts.
+    fn into_live(self) -> Vec<(String, Facts)> {
+        self.entries
+            .iter()
+            .filter(|e| e.live)
+            .map(|e| (self.name(e).to_owned(), e.facts))
+            .collect()
+    }
+}
+
 /// The month-over-month comparison being built: feed every row of last month's domains
 /// table to [`Compare::add_last`], then every row of this month's to [`Compare::add_this`],
 /// then [`Compare::finish`].
@@ -400,7 +484,7 @@ pub struct Compare<'a> {
     aliases: &'a Aliases,
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    last: HashMap<Box<str>, Facts>,
+    last: LastMonth,
     has_last: bool,
     tally_last: HashMap<u32, Tally>,
     tally: HashMap<u32, Tally>,
@@ -420,7 +504,7 @@ impl<'a> Compare<'a> {
             aliases,
             names: Vec::new(),
             ids: HashMap::new(),
-            last: HashMap::new(),
+            last: LastMonth::default(),
             has_last,
             tally_last: HashMap::new(),
             tally: HashMap::new(),
@@ -469,7 +553,7 @@ impl<'a> Compare<'a> {
     pub fn add_last(&mut self, row: &DomainRow) {
         let f = self.facts(row);
         self.domains_last += 1;
-        if self.last.insert(row.domain.as_str().into(), f).is_none() {
+        if self.last.insert(&row.domain, f) {
             Self::count(&mut self.tally_last, f);
         }
     }
@@ -535,7 +619,7 @@ impl<'a> Compare<'a> {
     /// The ranking with its explanations.
     pub fn finish(mut self) -> Ranking {
         // Domains of last month that did not come back: gone from the zone lists.
-        let gone: Vec<(Box<str>, Facts)> = std::mem::take(&mut self.last).into_iter().collect();
+        let gone = std::mem::take(&mut self.last).into_live();
         if self.has_last {
             for (d, f) in gone {
                 self.attribute(&d, Some(f), None);
@@ -841,6 +925,30 @@ pub(crate) mod tests {
         assert_eq!(r.rows[0].diff, None);
         assert_eq!(r.rows[0].place, Some(1));
         assert!(r.rows[0].explanation.domains.is_empty());
+    }
+
+    #[test]
+    fn last_month_arena_finds_removes_and_replaces() {
+        let f = |dane| Facts {
+            provider: 1,
+            security: 2,
+            dane,
+        };
+        let mut m = LastMonth::default();
+        for i in 0..10_000 {
+            assert!(m.insert(&format!("d{i}.test"), f(false)));
+        }
+        assert!(
+            !m.insert("d7.test", f(true)),
+            "a duplicate is no new domain"
+        );
+        assert!(m.remove("d7.test").unwrap().dane);
+        assert!(m.remove("d7.test").is_none());
+        assert!(m.remove("d10000.test").is_none());
+        assert!(m.remove("d9999.test").is_some());
+        let live = m.into_live();
+        assert_eq!(live.len(), 9_998);
+        assert!(live.iter().any(|(d, _)| d == "d0.test"));
     }
 
     #[test]
