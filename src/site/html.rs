@@ -60,7 +60,8 @@ tbody th { font-weight: normal; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.up { color: var(--up); }
 td.down { color: var(--down); }
-td, tbody th { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
+tbody th { white-space: nowrap; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .9em; overflow-wrap: anywhere; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }

@@ -1244,3 +1244,154 @@ fn lookup_page(c: &Ctx, l: &Lookup, f: &mut SiteFiles) -> Result<()> {
     f.add(&path, c.page(&l.domain, &path, &o))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::failures::{Evidence, FailingHost, Failures};
+    use crate::report::rank::tests::row;
+    use crate::report::rank::{Aliases, Compare};
+    use crate::report::trend::Counts;
+    use crate::site::{Options, ProviderDomain, SourceCoverage};
+    use crate::snapshot::{MxRecord, RunInfo};
+    use crate::verdict::{AddressVerdict, HostVerdict};
+
+    const EVIL_P: &str = "<script>alert(1)</script>/../../etc";
+    const EVIL_D: &str = "\"><img src=x onerror=alert(2)>.test";
+
+    fn host(name: &str) -> HostRow {
+        HostRow {
+            host: name.into(),
+            provider: Some(EVIL_P.into()),
+            address_lookup: "secure data (1)".into(),
+            address_security: Some("secure".into()),
+            canonical: None,
+            addresses: vec!["192.0.2.1".into()],
+            tlsa_lookups: Vec::new(),
+            tlsa_base_domain: None,
+            tlsa: vec!["3 1 1 </td><script>x</script>".into()],
+            tlsa_usable: vec!["3 1 1 </td><script>x</script>".into()],
+            tlsa_unusable: Vec::new(),
+            verdict: HostVerdict::Failing,
+            reason: "<b>bad</b>".into(),
+            opted_out: false,
+            resolved_at: 0,
+        }
+    }
+
+    /// Hostile names everywhere: every page escapes them and no file name leaves the site.
+    #[test]
+    fn hostile_names_are_escaped_and_contained() {
+        let s = Some("secure");
+        let a = Aliases::default();
+        let mut cmp = Compare::new(&a, true, None);
+        cmp.add_last(&row(EVIL_D, Some(EVIL_P), s, DomainVerdict::NoTlsa));
+        let mut this = row(EVIL_D, Some(EVIL_P), s, DomainVerdict::DaneValid);
+        this.mx = vec![MxRecord {
+            preference: 10,
+            exchange: "<mx>".into(),
+        }];
+        this.primary_hosts = vec!["<mx>".into()];
+        this.reason = "<i>why</i>".into();
+        cmp.add_this(&this);
+        let ranking = cmp.finish();
+        let mut counts = Counts::default();
+        counts.add(&this, &a);
+        let mut sources = BTreeMap::new();
+        sources.insert("<src>".to_string(), SourceCoverage::default());
+        let mut probe = crate::site::synth::tests_probe("<mx>");
+        probe.reason = "<u>tls</u>".into();
+        let d = SiteData {
+            month: "2026-11".into(),
+            snapshot: "2026-11-01".into(),
+            run: RunInfo::default(),
+            vs: Some(("2026-10".into(), "2026-10-01".into())),
+            adopters: Vec::new(),
+            failures: Failures {
+                failing: vec![FailingHost {
+                    host: "<mx>".into(),
+                    provider: Some(EVIL_P.into()),
+                    verdict: HostVerdict::Failing,
+                    problem: "tlsa_mismatch".into(),
+                    domains: 1,
+                    signed_domains: 1,
+                    tlsa: vec!["3 1 1 <script>".into()],
+                    reason: "<script>".into(),
+                    evidence: vec![Evidence {
+                        address: "192.0.2.1".into(),
+                        verdict: AddressVerdict::TlsaMismatch,
+                        reason: "<script>".into(),
+                        cert_sha256: vec!["<script>".into()],
+                        spki_sha256: Vec::new(),
+                        leaf_3_1_1: Some("3 1 1 <script>".into()),
+                        probed_at: None,
+                    }],
+                }],
+                ..Failures::default()
+            },
+            counts: vec![
+                ("2026-10-01".into(), counts.clone()),
+                ("2026-11-01".into(), counts.clone()),
+            ],
+            last: Some(counts.clone()),
+            this: counts,
+            sources,
+            providers: vec![ProviderDetail {
+                rank: ranking.rows[0].clone(),
+                domains: vec![ProviderDomain {
+                    domain: EVIL_D.into(),
+                    verdict: DomainVerdict::DaneValid,
+                    mx_security: Some("secure".into()),
+                }],
+                hosts: vec![(host("<mx>"), vec![probe.clone()])],
+                host_use: BTreeMap::new(),
+                history: Vec::new(),
+            }],
+            lookups: vec![Lookup {
+                domain: EVIL_D.into(),
+                row: Some(this),
+                last: Some(Some(DomainVerdict::NoTlsa)),
+                hosts: vec![(host("<mx>"), vec![probe])],
+            }],
+            ranking,
+            options: Options::default(),
+        };
+        let site = build(&d).unwrap();
+        let mut pages = 0;
+        for (path, bytes) in &site.files {
+            assert!(crate::site::files::is_safe_rel(path), "{path}");
+            assert!(!path.contains("..") && !path.contains('<'), "{path}");
+            if !path.ends_with(".html") {
+                continue;
+            }
+            pages += 1;
+            let html = std::str::from_utf8(bytes).unwrap();
+            for bad in [
+                "<script",
+                "<img src=x",
+                "<b>",
+                "<i>",
+                "<u>",
+                "<mx>",
+                "<src>",
+            ] {
+                assert!(!html.contains(bad), "{path} holds {bad}:\n{html}");
+            }
+        }
+        // index, ranking, adopters, failures, trend, one provider, lookup index and one lookup.
+        assert_eq!(pages, 8, "{:?}", site.files.keys().collect::<Vec<_>>());
+        let p = std::str::from_utf8(site.get(&provider_path(EVIL_P)).unwrap()).unwrap();
+        assert!(
+            p.contains("&lt;script&gt;alert(1)&lt;/script&gt;/../../etc"),
+            "{p}"
+        );
+        let l = std::str::from_utf8(site.get(&lookup_path(EVIL_D)).unwrap()).unwrap();
+        assert!(l.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;.test"));
+        // The CSV keeps the text as it is, quoted per RFC 4180.
+        let csv = std::str::from_utf8(site.get("lookup/lookups.csv").unwrap()).unwrap();
+        assert!(
+            csv.contains("\"\"\"><img src=x onerror=alert(2)>.test\""),
+            "{csv}"
+        );
+    }
+}

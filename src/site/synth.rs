@@ -357,6 +357,19 @@ impl Synth {
     }
 }
 
+/// A plain probe row of `host`, for tests that need one.
+#[cfg(test)]
+pub(crate) fn tests_probe(host: &str) -> ProbeRow {
+    let s = Synth::new(1_000);
+    let (_, probes) = s.hosts(1, 0);
+    let mut p = probes
+        .into_iter()
+        .next()
+        .expect("a DANE provider among ten");
+    p.host = host.into();
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
