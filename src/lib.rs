@@ -29,6 +29,9 @@
 //!   snapshots (`rank` with its change explanation, `adopters`, `failures`, `trend` and its
 //!   SVG chart), each pure logic over rows with one I/O module that picks and streams
 //!   snapshots.
+//! * [`site`] — **outputs** for the public: the monthly report as a static web site (HTML,
+//!   CSS, SVG charts, a CSV beside every table, no JavaScript), rendered from the same report
+//!   computations as the commands above, with a page per top provider and per domain asked.
 //! * [`lab`] — the offline mini-internet (nsd, unbound, Postfix on 127.x) with ground truth.
 //! * [`operations`] — the command line; `main.rs` is a thin front-end over it.
 
@@ -39,6 +42,7 @@ pub mod lab;
 pub mod names;
 pub mod operations;
 pub mod report;
+pub mod site;
 pub mod smtp;
 pub mod snapshot;
 pub mod survey;

@@ -55,6 +55,12 @@ enum Command {
     /// The series over every complete snapshot: domains surveyed, with secure MX, DANE
     /// domains — in all, per TLD and for the top providers; optionally an SVG line chart.
     Trend(TrendArgs),
+    /// The monthly report as a static web site in --dest: headline figures and coverage,
+    /// the provider ranking with every change explained, slow adopters, failures with
+    /// evidence and early warnings, the trend charts, one page per top provider and a lookup
+    /// page per domain named with --lookup. HTML, CSS and SVG only (no JavaScript, no external
+    /// requests), every table also as CSV next to its page; publish the directory anywhere.
+    Site(SiteArgs),
     /// Run the whole RFC 7672 decision procedure for one domain and print the evidence:
     /// MX RRset, primary MX hosts, addresses, TLSA, a STARTTLS probe of every address, and
     /// the DANE-EE/DANE-TA match.
@@ -282,6 +288,53 @@ struct TrendArgs {
     svg: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct SiteArgs {
+    /// Output root holding the snapshots (OUT/snapshot=YYYY-MM-DD); only complete ones are
+    /// read.
+    #[arg(long, default_value = "output")]
+    out: PathBuf,
+    /// Directory to write the site to. It is written beside and then swapped in whole; an
+    /// existing DIR is replaced only when it is empty or an earlier site (it holds
+    /// .dane-survey-site), anything else is refused.
+    #[arg(long)]
+    dest: PathBuf,
+    /// The month of the report (YYYY-MM) [default: the latest month with a complete
+    /// snapshot].
+    #[arg(long)]
+    month: Option<String>,
+    /// The month to compare with (YYYY-MM) [default: the previous month with a complete
+    /// snapshot].
+    #[arg(long)]
+    vs: Option<String>,
+    /// Provider alias file: `provider group` per line (or TOML `"provider" = "group"`).
+    #[arg(long)]
+    aliases: Option<PathBuf>,
+    /// A domain that gets a lookup page (lookup/DOMAIN.html); repeat for more.
+    #[arg(long = "lookup", value_name = "DOMAIN")]
+    lookup: Vec<String>,
+    /// A file of domains that get a lookup page: one per line, `#` comments and blank lines
+    /// skipped.
+    #[arg(long, value_name = "FILE")]
+    lookup_file: Option<PathBuf>,
+    /// Providers from the top of the ranking that get a page of their own.
+    #[arg(long, default_value_t = 20)]
+    providers: usize,
+    /// Rows shown per table on a page (the CSV next to it always has every row).
+    #[arg(long, default_value_t = 200)]
+    rows: usize,
+    /// Top movers whose change is explained in words on the ranking page.
+    #[arg(long, default_value_t = 10)]
+    movers: usize,
+    /// Domains named per provider, cause and direction in the explanation.
+    #[arg(long, default_value_t = 10)]
+    examples: usize,
+    /// Warn about leaf certificates of DANE-valid hosts that expire within this many days of
+    /// the snapshot's judged_at.
+    #[arg(long, default_value_t = 14)]
+    expiring_days: i64,
+}
+
 #[derive(Debug, Subcommand)]
 enum ZonelistsAction {
     /// Fetch a zone-transfer source of the manifest (AXFR over TCP, TSIG if a key file is
@@ -330,6 +383,23 @@ enum BenchTarget {
     /// report completed queries/s, CPU seconds per 100k queries and peak memory (JSON).
     /// `scripts/bench-dns` runs it beside dnsperf against the same servers.
     Dns(BenchDnsArgs),
+    /// Write synthetic complete snapshots (month 1, 2, … of N domains over a skewed set of
+    /// providers, with every kind of month-over-month change) with the crate's own snapshot
+    /// writer, for timing the reports and `site` at scale (`scripts/bench-site`).
+    Snapshots(BenchSnapshotsArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchSnapshotsArgs {
+    /// Output root to write the snapshots under.
+    #[arg(long)]
+    out: PathBuf,
+    /// Domains in month 1.
+    #[arg(long, default_value_t = 1_000_000)]
+    domains: u64,
+    /// Months: snapshots 2030-01-01, 2030-02-01, …
+    #[arg(long, default_value_t = 2)]
+    months: u64,
 }
 
 #[derive(Debug, Args)]
@@ -482,11 +552,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Adopters(args) => adopters(args),
         Command::Failures(args) => failures(args),
         Command::Trend(args) => trend(args),
+        Command::Site(args) => site(args),
         Command::Verify(args) => verify(args),
         Command::Bench {
             target: BenchTarget::Dns(args),
             ..
         } => bench_dns(args).await,
+        Command::Bench {
+            target: BenchTarget::Snapshots(args),
+            ..
+        } => bench_snapshots(args),
         Command::Lab { action, dir } => {
             let dir = dir.unwrap_or_else(lab::default_dir);
             lab_op(action, &dir).await
@@ -807,7 +882,11 @@ fn merge(a: MergeArgs) -> Result<ExitCode> {
 }
 
 fn aliases(c: &ReportCommon) -> Result<report::rank::Aliases> {
-    match &c.aliases {
+    read_aliases(c.aliases.as_deref())
+}
+
+fn read_aliases(path: Option<&std::path::Path>) -> Result<report::rank::Aliases> {
+    match path {
         Some(p) => report::rank::Aliases::parse(
             &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         )
@@ -991,6 +1070,90 @@ fn trend(a: TrendArgs) -> Result<ExitCode> {
         f => table(&points).render(f)?,
     };
     report::table::emit(&bytes, a.common.output.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn site(a: SiteArgs) -> Result<ExitCode> {
+    use crate::site::{load, pages, Options};
+    let started = std::time::Instant::now();
+    let aliases = read_aliases(a.aliases.as_deref())?;
+    let mut asked: Vec<(String, String)> = a
+        .lookup
+        .iter()
+        .map(|d| (d.clone(), "--lookup".to_string()))
+        .collect();
+    if let Some(p) = &a.lookup_file {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.is_empty() {
+                asked.push((line.to_string(), format!("{}:{}", p.display(), i + 1)));
+            }
+        }
+    }
+    let mut lookups = Vec::new();
+    for (d, from) in asked {
+        let name = normalize_domain(&d).map_err(|e| anyhow!("{from}: {e}"))?;
+        lookups.push(crate::names::display(&name));
+    }
+    let options = Options {
+        provider_pages: a.providers,
+        rows: a.rows,
+        movers: a.movers,
+        examples: a.examples,
+        expiring_days: a.expiring_days,
+        ..Options::default()
+    };
+    let data = load::load(&load::Request {
+        out: &a.out,
+        month: a.month.as_deref(),
+        vs: a.vs.as_deref(),
+        aliases: &aliases,
+        lookups: &lookups,
+        options,
+    })?;
+    let loaded = started.elapsed();
+    let files = pages::build(&data)?;
+    files.write(&a.dest)?;
+    println!(
+        "site for {} (snapshot {}{}) written to {}: {} files, {:.1} MB, {} provider pages, {} \
+         lookup pages; {:.1} s (reading the snapshots {:.1} s)",
+        data.month,
+        data.snapshot,
+        data.vs
+            .as_ref()
+            .map(|(_, s)| format!(" vs {s}"))
+            .unwrap_or_default(),
+        a.dest.display(),
+        files.files.len() + 1,
+        files.bytes() as f64 / 1e6,
+        data.providers.len(),
+        data.lookups.len(),
+        started.elapsed().as_secs_f64(),
+        loaded.as_secs_f64(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_snapshots(a: BenchSnapshotsArgs) -> Result<ExitCode> {
+    let s = crate::site::synth::Synth::new(a.domains);
+    for m in 1..=a.months {
+        let date = format!("{}-{:02}-01", 2030 + (m - 1) / 12, (m - 1) % 12 + 1);
+        let started = std::time::Instant::now();
+        let n = s.write(&a.out, &date, m)?;
+        println!(
+            "snapshot {date}: {n} domains, {} providers, {:.1} s",
+            s.providers,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let examples: Vec<String> = [1, 42, 4242, 99_999]
+        .into_iter()
+        .filter(|&i| i < a.domains)
+        .map(crate::site::synth::Synth::domain)
+        .collect();
+    println!("example domains: {}", examples.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,8 +2,12 @@
 //! month 2 (`lab up --month 2`), crawl again (2026-11-01), then check `rank` (places,
 //! differences and the cause of every moved domain) against tests/lab/month2-rank.tsv and
 //! month2-changes.tsv, `failures` and `adopters` against the lab's broken hosts and slow
-//! adopters, the `trend` SVG, and the notebooks executed by nbconvert. The lab is back at
-//! month 1 afterwards (other tests expect it), also when an assertion fails.
+//! adopters, the `trend` SVG, and the notebooks executed by nbconvert; then builds the web site
+//! of the two months (`site`), checks its CSV files against the report commands' CSV, and opens
+//! its pages in headless Chromium (tests/site_browser.py): no console error, no failed or
+//! outside request, the expected figures in the DOM, and a screenshot of the index under
+//! target/tmp for a person to look at. The lab is back at month 1 afterwards (other tests
+//! expect it), also when an assertion fails.
 
 mod common;
 
@@ -448,5 +452,284 @@ fn reports_over_two_lab_months() {
     );
     assert_eq!(prov_images, 1);
 
+    check_site(&out);
+
     std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// The rows of table `id` of a page as the browser shows them (cell texts).
+fn dom_rows<'a>(page: &'a Value, id: &str) -> &'a Vec<Value> {
+    page["dom"]["tables"][id]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no table {id}: {}", page["dom"]["tables"]))
+}
+
+/// The row of table `id` whose cell `col` is `key`, as strings.
+fn dom_row(page: &Value, id: &str, col: usize, key: &str) -> Vec<String> {
+    dom_rows(page, id)
+        .iter()
+        .find(|r| r[col] == key)
+        .unwrap_or_else(|| panic!("no row {key} in {id}: {:?}", dom_rows(page, id)))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The web site of the two lab months: built, compared with the report commands, and opened in
+/// headless Chromium.
+fn check_site(out: &Path) {
+    let o = out.to_str().unwrap();
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let dest = target_tmp.join("site-lab");
+    let lookups = out.parent().unwrap().join("lookups.txt");
+    std::fs::write(
+        &lookups,
+        "# lookup pages\nshop1.test   # broken TLSA in month 2\n\nnot-crawled.example\n",
+    )
+    .unwrap();
+    let said = run(&[
+        "site",
+        "--out",
+        o,
+        "--dest",
+        dest.to_str().unwrap(),
+        "--lookup",
+        "shop5.example",
+        "--lookup",
+        "SHOP5.Example.",
+        "--lookup-file",
+        lookups.to_str().unwrap(),
+    ]);
+    assert!(
+        said.contains("site for 2026-11 (snapshot 2026-11-01 vs 2026-10-01)"),
+        "{said}"
+    );
+    let file = |rel: &str| {
+        std::fs::read_to_string(dest.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    };
+    // The site's CSV files are the report commands' CSV, byte for byte.
+    assert_eq!(
+        file("ranking.csv"),
+        run(&["rank", "--out", o, "--format", "csv"])
+    );
+    assert_eq!(
+        file("adopters.csv"),
+        run(&["adopters", "--out", o, "--format", "csv"])
+    );
+    assert_eq!(
+        file("failures-all.csv"),
+        run(&["failures", "--out", o, "--format", "csv"])
+    );
+    assert_eq!(
+        file("trend.csv"),
+        run(&["trend", "--out", o, "--format", "csv"])
+    );
+    let failing = file("failing-hosts.csv");
+    assert_eq!(failing.lines().count(), 12, "{failing}");
+    assert!(failing.contains("\nmx1.hoster.example,hoster.example,tlsa_mismatch,failing,4,3,"));
+    // One page per ranked provider (11 < --providers 20) and per distinct domain asked.
+    for rel in [
+        "providers/mailco.test.html",
+        "providers/hoster.example.html",
+        "providers/mailco.test-domains.csv",
+        "providers/mailco.test-hosts.csv",
+        "providers/mailco.test.svg",
+        "lookup/shop5.example.html",
+        "lookup/shop1.test.html",
+        "lookup/not-crawled.example.html",
+        "lookup/shop5.example-probes.csv",
+    ] {
+        assert!(dest.join(rel).is_file(), "{rel} missing");
+    }
+    let pages: Vec<String> = std::fs::read_dir(dest.join("providers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".html"))
+        .collect();
+    assert_eq!(pages.len(), 11, "{pages:?}");
+    let lookup_csv = file("lookup/lookups.csv");
+    assert_eq!(lookup_csv.lines().count(), 4, "{lookup_csv}");
+    assert!(lookup_csv.contains("shop1.test,dane_failing,hoster.example,dane_valid"));
+    assert!(lookup_csv.contains("not-crawled.example,not in the snapshot,,not in the snapshot"));
+
+    // In the browser.
+    let shot = target_tmp.join("site-index.png");
+    let _ = std::fs::remove_file(&shot);
+    let visit = [
+        "index.html",
+        "ranking.html",
+        "providers/mailco.test.html",
+        "failures.html",
+        "adopters.html",
+        "trend.html",
+        "lookup/index.html",
+        "lookup/shop5.example.html",
+    ];
+    let script = format!("{}/tests/site_browser.py", env!("CARGO_MANIFEST_DIR"));
+    let b = Command::new("python3")
+        .arg(&script)
+        .arg(&dest)
+        .arg(&shot)
+        .args(visit)
+        .output()
+        .expect("python3 tests/site_browser.py");
+    assert!(
+        b.status.success(),
+        "site_browser.py failed (chromium and websocket-client are installed by \
+         scripts/test):\n{}{}",
+        text(&b.stdout),
+        text(&b.stderr)
+    );
+    let r: Value = serde_json::from_slice(&b.stdout).unwrap();
+    let origin = r["origin"].as_str().unwrap();
+    assert!(origin.starts_with("http://127.0.0.1:"), "{origin}");
+    for rel in visit {
+        let p = &r["pages"][rel];
+        assert_eq!(p["errors"], serde_json::json!([]), "{rel}: console errors");
+        assert_eq!(p["failed"], serde_json::json!([]), "{rel}: failed requests");
+        for u in p["requests"].as_array().unwrap() {
+            assert!(
+                u.as_str().unwrap().starts_with(origin),
+                "{rel} requested {u} outside the site"
+            );
+        }
+        let dom = &p["dom"];
+        assert_eq!(dom["scripts"], 0, "{rel}");
+        assert_eq!(dom["lang"], "en", "{rel}");
+        assert_eq!(dom["print"]["nav_display"], "none", "{rel}: nav printed");
+        for img in dom["images"].as_array().unwrap() {
+            assert_eq!(img[1], true, "{rel}: image {} did not load", img[0]);
+        }
+        for (id, t) in dom["tables"].as_object().unwrap() {
+            assert!(
+                t["caption"].as_str().is_some_and(|c| !c.is_empty()),
+                "{rel}#{id}: no caption"
+            );
+            for h in t["head"].as_array().unwrap() {
+                assert_eq!(h[1], "col", "{rel}#{id}: {h}");
+            }
+            for s in t["row_headers"].as_array().unwrap() {
+                assert_eq!(s, "row", "{rel}#{id}");
+            }
+        }
+    }
+    let page = |rel: &str| &r["pages"][rel];
+    let ids = |rel: &str| page(rel)["dom"]["ids"].clone();
+    // The index: the headline figures.
+    let idx = ids("index.html");
+    assert_eq!(idx["fig-domains"], "41", "{idx}");
+    assert_eq!(idx["fig-secure"], "36", "{idx}");
+    assert_eq!(idx["fig-dane"], "12", "{idx}");
+    assert_eq!(idx["fig-share"], "33.3%", "{idx}");
+    assert_eq!(idx["fig-change"], "-2", "{idx}");
+    assert_eq!(
+        dom_row(page("index.html"), "headline", 0, "DANE domains"),
+        ["DANE domains", "12", "14", "-2"]
+    );
+    assert_eq!(
+        dom_row(page("index.html"), "coverage-tlds", 0, "test")[0],
+        "test"
+    );
+    assert!(page("index.html")["dom"]["images"][0][0] == "trend.svg");
+    // The ranking, as the rank command has it (month2-rank.tsv).
+    let rk = page("ranking.html");
+    assert_eq!(
+        ids("ranking.html")["rank-summary"],
+        "12 DANE domains of 41 domains surveyed (14 of 41 in 2026-10)."
+    );
+    assert_eq!(
+        dom_row(rk, "ranking", 1, "mailco.test"),
+        [
+            "1",
+            "mailco.test",
+            "4",
+            "0",
+            "+4",
+            "-",
+            "4",
+            "100.0%",
+            "+1",
+            "0",
+            "+1",
+            "+2"
+        ]
+    );
+    assert_eq!(
+        dom_row(rk, "ranking", 1, "hoster.example"),
+        [
+            "-",
+            "hoster.example",
+            "0",
+            "5",
+            "-5",
+            "1",
+            "3",
+            "0.0%",
+            "-1",
+            "0",
+            "-1",
+            "-3"
+        ]
+    );
+    assert_eq!(dom_rows(rk, "ranking").len(), 11);
+    assert!(rk["dom"]["links"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("providers/mailco.test.html")));
+    assert_eq!(
+        dom_row(rk, "changes", 1, "shop5.example"),
+        [
+            "mailco.test",
+            "shop5.example",
+            "+1",
+            "moved",
+            "moved to its MX hosts",
+            "hoster.example"
+        ]
+    );
+    // A provider page.
+    let mc = ids("providers/mailco.test.html");
+    assert_eq!(
+        (&mc["place"], &mc["dane"], &mc["change"]),
+        (&"1".into(), &"4".into(), &"+4".into())
+    );
+    let mcp = page("providers/mailco.test.html");
+    assert_eq!(
+        dom_row(mcp, "mailco.test-verdicts", 0, "dane_valid"),
+        ["dane_valid", "4", "100.0%"]
+    );
+    let host = dom_row(mcp, "mailco.test-hosts", 0, "mx.mailco.test");
+    assert_eq!(&host[1..5], ["pass", "4", "4", "1"], "{host:?}");
+    assert_eq!(dom_rows(mcp, "mailco.test-history").len(), 2);
+    // The failures: the lab's 11 broken hosts.
+    let fp = page("failures.html");
+    assert_eq!(ids("failures.html")["failing-count"], "11");
+    assert_eq!(dom_rows(fp, "failing-hosts").len(), 11);
+    assert_eq!(
+        &dom_row(fp, "failing-hosts", 0, "mx1.hoster.example")[..6],
+        [
+            "mx1.hoster.example",
+            "hoster.example",
+            "tlsa_mismatch",
+            "failing",
+            "4",
+            "3"
+        ]
+    );
+    let ev = dom_row(fp, "evidence", 0, "mx1.hoster.example");
+    assert!(ev[5].starts_with("3 1 1 "), "{ev:?}");
+    // Slow adopters and a lookup page.
+    assert_eq!(dom_rows(page("adopters.html"), "adopters").len(), 2);
+    assert_eq!(ids("lookup/shop5.example.html")["verdict"], "dane_valid");
+    assert_eq!(dom_rows(page("lookup/index.html"), "lookups").len(), 3);
+
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    eprintln!(
+        "site of the lab's two months: {}; screenshot of its index: {}",
+        dest.join("index.html").display(),
+        shot.display()
+    );
 }

@@ -274,6 +274,75 @@ pub fn table(r: &Ranking, month: &str, vs: Option<&str>, top: usize, causes: boo
     t
 }
 
+/// One line of a provider's change explanation: a cause, its direction, how many domains,
+/// and the domains named (with the provider on the other side of a move).
+///
+/// Exists so the text report and the web site word the explanation the same way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExplainLine {
+    /// The cause.
+    pub cause: Cause,
+    /// Gained (`true`) or lost.
+    pub up: bool,
+    /// Domains in all (may be more than `names`).
+    pub count: u64,
+    /// The domains named, e.g. `shop5.example (from hoster.example)`.
+    pub names: Vec<String>,
+    /// Domains counted but not named.
+    pub more: u64,
+}
+
+impl ExplainLine {
+    /// `count` with its sign.
+    pub fn delta(&self) -> i64 {
+        if self.up {
+            self.count as i64
+        } else {
+            -(self.count as i64)
+        }
+    }
+}
+
+/// A provider's change explanation, cause by cause (gains before losses), causes without
+/// domains left out.
+pub fn explain_lines(row: &RankRow) -> Vec<ExplainLine> {
+    let mut out = Vec::new();
+    for cause in Cause::ALL {
+        for up in [true, false] {
+            let count = *if up {
+                &row.explanation.gained
+            } else {
+                &row.explanation.lost
+            }
+            .get(&cause)
+            .unwrap_or(&0);
+            if count == 0 {
+                continue;
+            }
+            let names: Vec<String> = row
+                .explanation
+                .domains
+                .iter()
+                .filter(|m| m.cause == cause && (m.delta > 0) == up)
+                .map(|m| match &m.other {
+                    Some(o) if up => format!("{} (from {o})", m.domain),
+                    Some(o) => format!("{} (to {o})", m.domain),
+                    None => m.domain.clone(),
+                })
+                .collect();
+            let more = count.saturating_sub(names.len() as u64);
+            out.push(ExplainLine {
+                cause,
+                up,
+                count,
+                names,
+                more,
+            });
+        }
+    }
+    out
+}
+
 /// The change explanation of the `n` top movers, in words, one provider a paragraph: each
 /// cause with its count and its domains (`… and K more` when only examples were kept).
 pub fn explain_text(r: &Ranking, n: usize, markdown: bool) -> String {
@@ -285,45 +354,20 @@ pub fn explain_text(r: &Ranking, n: usize, markdown: bool) -> String {
         } else {
             let _ = writeln!(o, "  {} {}", row.provider, signed(diff));
         }
-        for cause in Cause::ALL {
-            for up in [true, false] {
-                let count = *if up {
-                    &row.explanation.gained
-                } else {
-                    &row.explanation.lost
-                }
-                .get(&cause)
-                .unwrap_or(&0);
-                if count == 0 {
-                    continue;
-                }
-                let names: Vec<String> = row
-                    .explanation
-                    .domains
-                    .iter()
-                    .filter(|m| m.cause == cause && (m.delta > 0) == up)
-                    .map(|m| match &m.other {
-                        Some(o) if up => format!("{} (from {o})", m.domain),
-                        Some(o) => format!("{} (to {o})", m.domain),
-                        None => m.domain.clone(),
-                    })
-                    .collect();
-                let more = count.saturating_sub(names.len() as u64);
-                let tail = if more > 0 {
-                    format!(" … and {} more", thousands(more as i64))
-                } else {
-                    String::new()
-                };
-                let delta = if up { count as i64 } else { -(count as i64) };
-                let _ = writeln!(
-                    o,
-                    "{}{} {}: {}{tail}",
-                    if markdown { "  * " } else { "    " },
-                    signed(delta),
-                    cause.words(up),
-                    names.join(", ")
-                );
-            }
+        for l in explain_lines(row) {
+            let tail = if l.more > 0 {
+                format!(" … and {} more", thousands(l.more as i64))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                o,
+                "{}{} {}: {}{tail}",
+                if markdown { "  * " } else { "    " },
+                signed(l.delta()),
+                l.cause.words(l.up),
+                l.names.join(", ")
+            );
         }
     }
     o
@@ -346,6 +390,90 @@ struct Tally {
     signed: u64,
 }
 
+/// Sentinel of [`LastMonth`]'s chains.
+const END: u32 = u32::MAX;
+
+/// One domain of last month: its name's place in the arena, its facts, the next entry with
+/// the same hash.
+#[derive(Clone, Copy, Debug)]
+struct LastEntry {
+    start: usize,
+    len: u32,
+    next: u32,
+    live: bool,
+    facts: Facts,
+}
+
+/// Last month's facts by domain name: every name in one string arena, a hash index over it.
+///
+/// Exists because a million `Box<str>` keys, kept alive while this month's parts are decoded
+/// and freed around them, fragment glibc's heap badly enough that `malloc_consolidate` took
+/// half of the ranking's time; one arena is a handful of large allocations.
+#[derive(Default)]
+struct LastMonth {
+    names: String,
+    entries: Vec<LastEntry>,
+    /// Hash of a name → its newest entry (older ones with the same hash follow `next`).
+    index: HashMap<u64, u32>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl LastMonth {
+    fn name(&self, e: &LastEntry) -> &str {
+        &self.names[e.start..e.start + e.len as usize]
+    }
+
+    fn find(&self, hash: u64, domain: &str) -> Option<usize> {
+        let mut i = *self.index.get(&hash)?;
+        while i != END {
+            let e = &self.entries[i as usize];
+            if e.live && self.name(e) == domain {
+                return Some(i as usize);
+            }
+            i = e.next;
+        }
+        None
+    }
+
+    /// Records `domain`'s facts; `false` (and the facts replaced) when it was there already.
+    fn insert(&mut self, domain: &str, facts: Facts) -> bool {
+        use std::hash::BuildHasher as _;
+        let hash = self.hasher.hash_one(domain);
+        if let Some(i) = self.find(hash, domain) {
+            self.entries[i].facts = facts;
+            return false;
+        }
+        let next = self.index.get(&hash).copied().unwrap_or(END);
+        self.index.insert(hash, self.entries.len() as u32);
+        self.entries.push(LastEntry {
+            start: self.names.len(),
+            len: domain.len() as u32,
+            next,
+            live: true,
+            facts,
+        });
+        self.names.push_str(domain);
+        true
+    }
+
+    /// Takes `domain`'s facts out, if it has some.
+    fn remove(&mut self, domain: &str) -> Option<Facts> {
+        use std::hash::BuildHasher as _;
+        let i = self.find(self.hasher.hash_one(domain), domain)?;
+        self.entries[i].live = false;
+        Some(self.entries[i].facts)
+    }
+
+    /// The domains not removed, with their facts.
+    fn into_live(self) -> Vec<(String, Facts)> {
+        self.entries
+            .iter()
+            .filter(|e| e.live)
+            .map(|e| (self.name(e).to_owned(), e.facts))
+            .collect()
+    }
+}
+
 /// The month-over-month comparison being built: feed every row of last month's domains
 /// table to [`Compare::add_last`], then every row of this month's to [`Compare::add_this`],
 /// then [`Compare::finish`].
@@ -356,7 +484,7 @@ pub struct Compare<'a> {
     aliases: &'a Aliases,
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    last: HashMap<Box<str>, Facts>,
+    last: LastMonth,
     has_last: bool,
     tally_last: HashMap<u32, Tally>,
     tally: HashMap<u32, Tally>,
@@ -376,7 +504,7 @@ impl<'a> Compare<'a> {
             aliases,
             names: Vec::new(),
             ids: HashMap::new(),
-            last: HashMap::new(),
+            last: LastMonth::default(),
             has_last,
             tally_last: HashMap::new(),
             tally: HashMap::new(),
@@ -425,7 +553,7 @@ impl<'a> Compare<'a> {
     pub fn add_last(&mut self, row: &DomainRow) {
         let f = self.facts(row);
         self.domains_last += 1;
-        if self.last.insert(row.domain.as_str().into(), f).is_none() {
+        if self.last.insert(&row.domain, f) {
             Self::count(&mut self.tally_last, f);
         }
     }
@@ -491,7 +619,7 @@ impl<'a> Compare<'a> {
     /// The ranking with its explanations.
     pub fn finish(mut self) -> Ranking {
         // Domains of last month that did not come back: gone from the zone lists.
-        let gone: Vec<(Box<str>, Facts)> = std::mem::take(&mut self.last).into_iter().collect();
+        let gone = std::mem::take(&mut self.last).into_live();
         if self.has_last {
             for (d, f) in gone {
                 self.attribute(&d, Some(f), None);
@@ -797,6 +925,30 @@ pub(crate) mod tests {
         assert_eq!(r.rows[0].diff, None);
         assert_eq!(r.rows[0].place, Some(1));
         assert!(r.rows[0].explanation.domains.is_empty());
+    }
+
+    #[test]
+    fn last_month_arena_finds_removes_and_replaces() {
+        let f = |dane| Facts {
+            provider: 1,
+            security: 2,
+            dane,
+        };
+        let mut m = LastMonth::default();
+        for i in 0..10_000 {
+            assert!(m.insert(&format!("d{i}.test"), f(false)));
+        }
+        assert!(
+            !m.insert("d7.test", f(true)),
+            "a duplicate is no new domain"
+        );
+        assert!(m.remove("d7.test").unwrap().dane);
+        assert!(m.remove("d7.test").is_none());
+        assert!(m.remove("d10000.test").is_none());
+        assert!(m.remove("d9999.test").is_some());
+        let live = m.into_live();
+        assert_eq!(live.len(), 9_998);
+        assert!(live.iter().any(|(d, _)| d == "d0.test"));
     }
 
     #[test]

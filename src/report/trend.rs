@@ -161,6 +161,12 @@ type Line = (&'static str, fn(&Triple) -> u64, plotters::style::RGBColor);
 /// The chart: domains surveyed, domains with secure MX and DANE domains per snapshot, each
 /// line labelled with its latest value, as an SVG document.
 pub fn svg(points: &[Point]) -> Result<String> {
+    svg_titled(points, "DANE for SMTP: domains per snapshot")
+}
+
+/// [`svg`] with another title (the web site draws one chart per TLD and per provider, from
+/// points whose scope is `all`).
+pub fn svg_titled(points: &[Point], title: &str) -> Result<String> {
     use plotters::prelude::*;
 
     let all: Vec<&Point> = points.iter().filter(|p| p.scope == "all").collect();
@@ -179,7 +185,7 @@ pub fn svg(points: &[Point]) -> Result<String> {
         let e = |e: DrawingAreaErrorKind<std::io::Error>| anyhow!("drawing the chart: {e}");
         root.fill(&WHITE).map_err(e)?;
         let mut chart = ChartBuilder::on(&root)
-            .caption("DANE for SMTP: domains per snapshot", ("sans-serif", 22))
+            .caption(title, ("sans-serif", 22))
             .margin(20)
             .x_label_area_size(40)
             .y_label_area_size(70)
