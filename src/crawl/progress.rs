@@ -34,7 +34,8 @@ pub struct Tally {
     pub sessions_active: AtomicU64,
     /// Parts written this run.
     pub parts: AtomicU64,
-    /// Estimated names in the inputs (0 while unknown).
+    /// Names in the inputs as counted by the spill (repeats across sources included; grows
+    /// while the inputs are read).
     pub estimate: AtomicU64,
     verdicts: [AtomicU64; 32],
 }
