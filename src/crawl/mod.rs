@@ -546,8 +546,19 @@ fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
 }
 
 /// One domain through the whole procedure.
+/// Pauses before asking again after a DNS failure that may pass (timeouts, a SERVFAIL that is
+/// not a DNSSEC verdict): the client has already retried within seconds, so these wait for an
+/// overloaded resolver or a lame server to recover. A host's result stands for every domain it
+/// serves (a provider's one failed lookup would otherwise fail a million domains), so it gets
+/// both pauses; a domain's own MX lookup gets the first.
+const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(8)];
+
 async fn crawl_domain(sh: &Shared, index: u64, name: &Name, source: usize) -> DomainDone {
-    let (mut report, hosts) = mx_stage(&sh.ctx, name).await;
+    let (mut report, mut hosts) = mx_stage(&sh.ctx, name).await;
+    if report.transient_failure {
+        tokio::time::sleep(RETRY_PAUSES[0]).await;
+        (report, hosts) = mx_stage(&sh.ctx, name).await;
+    }
     let mut new_hosts = Vec::new();
     let mut new_probes = Vec::new();
     if let Some((hosts, lowest)) = hosts {
@@ -594,7 +605,14 @@ async fn host_entry(sh: &Shared, host: &Name) -> (Arc<HostEntry>, bool) {
         .get_or_init(&key, || async {
             // Boxed: the host stage runs once per host, but its future is large, and inline it
             // would make every domain task that much bigger to allocate and move.
-            let report = Box::pin(check_host(&sh.ctx, host, &sh.prober)).await;
+            let mut report = Box::pin(check_host(&sh.ctx, host, &sh.prober)).await;
+            for pause in RETRY_PAUSES {
+                if !report.transient_failure {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                report = Box::pin(check_host(&sh.ctx, host, &sh.prober)).await;
+            }
             let opted_out = sh.optout.covers_name(&key);
             let (row, probes) = records::host_rows(&report, opted_out);
             sh.tally

@@ -128,6 +128,20 @@ pub enum DnsFailure {
     Malformed(String),
 }
 
+impl DnsFailure {
+    /// Whether asking again later may succeed: a timeout, a network error, or a SERVFAIL that
+    /// is not a DNSSEC verdict (no EDE 6–12: an overloaded resolver, a lame or unreachable
+    /// authority). A bogus answer, REFUSED, another RCODE or a malformed answer would only
+    /// come back the same.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DnsFailure::Timeout | DnsFailure::Network(_) => true,
+            DnsFailure::ServFail { ede } => !ede.as_ref().is_some_and(|e| e.is_dnssec_failure()),
+            DnsFailure::Refused | DnsFailure::Rcode(_) | DnsFailure::Malformed(_) => false,
+        }
+    }
+}
+
 /// Records of one type at the end of a (possibly empty) CNAME chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LookupData<T> {
@@ -381,6 +395,29 @@ impl fmt::Display for Security {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn which_failures_are_worth_asking_again() {
+        let servfail = |code: Option<u16>| DnsFailure::ServFail {
+            ede: code.map(|code| Ede {
+                code,
+                text: String::new(),
+            }),
+        };
+        assert!(DnsFailure::Timeout.is_transient());
+        assert!(DnsFailure::Network("reset".into()).is_transient());
+        assert!(servfail(None).is_transient());
+        // EDE 22/23: no reachable authority; 0: other — may pass.
+        assert!(servfail(Some(22)).is_transient());
+        assert!(servfail(Some(0)).is_transient());
+        // DNSSEC verdicts (bogus, expired signatures, missing DNSKEY…) come back the same.
+        for code in 6..=12 {
+            assert!(!servfail(Some(code)).is_transient(), "EDE {code}");
+        }
+        assert!(!DnsFailure::Refused.is_transient());
+        assert!(!DnsFailure::Rcode("NOTIMP".into()).is_transient());
+        assert!(!DnsFailure::Malformed("x".into()).is_transient());
+    }
     use hickory_proto::op::{Edns, MessageType, OpCode};
     use hickory_proto::rr::rdata::opt::EdnsOption;
     use hickory_proto::rr::rdata::{A, CNAME};

@@ -173,6 +173,10 @@ pub struct HostReport {
     pub verdict: HostVerdict,
     /// Why, in a sentence.
     pub reason: String,
+    /// The verdict comes from a DNS failure that may pass ([`DnsFailure::is_transient`](crate::dns::DnsFailure::is_transient)):
+    /// worth asking again before the result stands for every domain the host serves.
+    #[serde(skip)]
+    pub transient_failure: bool,
 }
 
 /// The full result of checking one domain.
@@ -203,6 +207,9 @@ pub struct DomainReport {
     pub all_hosts_verdict: Option<DomainVerdict>,
     /// Why, in a sentence.
     pub reason: String,
+    /// The MX lookup failed in a way that may pass ([`DnsFailure::is_transient`](crate::dns::DnsFailure::is_transient)).
+    #[serde(skip)]
+    pub transient_failure: bool,
 }
 
 fn mx_of(r: &RData) -> Option<(u16, Name)> {
@@ -304,6 +311,7 @@ pub async fn mx_stage(
         verdict: DomainVerdict::MxLookupFailed,
         all_hosts_verdict: None,
         reason: String::new(),
+        transient_failure: false,
     };
     let mx = ctx.resolver.lookup(domain, RecordType::MX, mx_of).await;
     report.mx.lookup = mx.describe();
@@ -329,10 +337,13 @@ pub async fn mx_stage(
                 ),
             )
         }
-        Lookup::Failed(e) => (
-            DomainVerdict::MxLookupFailed,
-            format!("MX lookup failed: {e}"),
-        ),
+        Lookup::Failed(e) => {
+            report.transient_failure = e.is_transient();
+            (
+                DomainVerdict::MxLookupFailed,
+                format!("MX lookup failed: {e}"),
+            )
+        }
         Lookup::NxDomain(d) => (
             DomainVerdict::Nxdomain,
             format!("the domain does not exist ({} denial)", d.security),
@@ -535,6 +546,7 @@ pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -
         probes: Vec::new(),
         verdict: HostVerdict::DnsFailed,
         reason: String::new(),
+        transient_failure: false,
     };
     if let Some(why) = invalid_mx_target(host) {
         r.verdict = HostVerdict::HostNxdomain;
@@ -550,6 +562,7 @@ pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -
         if let Lookup::Failed(e) = l {
             r.verdict = HostVerdict::DnsFailed;
             r.reason = format!("address lookup failed: {e}");
+            r.transient_failure = e.is_transient();
             return r;
         }
     }
@@ -622,6 +635,7 @@ pub async fn check_host(ctx: &CheckContext, host: &Name, prober: &impl Prober) -
             Lookup::Failed(e) => {
                 r.verdict = HostVerdict::TlsaFailed;
                 r.reason = format!("TLSA lookup at {} failed: {e}", display(&qname));
+                r.transient_failure = e.is_transient();
                 return r;
             }
             Lookup::Data(d) if d.security == Security::Secure => {
