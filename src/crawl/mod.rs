@@ -592,7 +592,7 @@ async fn crawl_domain(sh: &Shared, index: u64, name: &Name, source: usize) -> Do
     let source = sh.sources.get(source).map_or("", String::as_str);
     DomainDone {
         index,
-        row: records::domain_row(&report, source),
+        row: records::domain_row(report, source),
         hosts: new_hosts,
         probes: new_probes,
     }

@@ -37,31 +37,31 @@ pub fn tld_of(domain: &str) -> String {
         .to_string()
 }
 
-/// The domain row of a finished report.
-pub fn domain_row(r: &DomainReport, source: &str) -> DomainRow {
+/// The domain row of a finished report (taken by value: its strings move into the row).
+pub fn domain_row(r: DomainReport, source: &str) -> DomainRow {
     let mut mx: Vec<MxRecord> =
         r.mx.records
-            .iter()
-            .map(|(p, e)| MxRecord {
-                preference: i32::from(*p),
-                exchange: e.clone(),
+            .into_iter()
+            .map(|(p, exchange)| MxRecord {
+                preference: i32::from(p),
+                exchange,
             })
             .collect();
     // An RRset is a set: resolvers rotate its order, a snapshot must not.
     mx.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
     DomainRow {
-        domain: r.domain.clone(),
         tld: tld_of(&r.domain),
+        domain: r.domain,
         source: source.to_string(),
-        mx_lookup: r.mx.lookup.clone(),
+        mx_lookup: r.mx.lookup,
         mx_security: security(r.mx.security),
         mx,
-        primary_hosts: r.primary_hosts.clone(),
-        provider: r.provider.clone(),
-        providers: r.providers.clone(),
+        primary_hosts: r.primary_hosts,
+        provider: r.provider,
+        providers: r.providers,
         verdict: r.verdict,
         all_hosts_verdict: r.all_hosts_verdict,
-        reason: r.reason.clone(),
+        reason: r.reason,
         checked_at: now_micros(),
     }
 }
