@@ -44,7 +44,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
-use super::lookup::{ede, DnsFailure};
+use super::lookup::{ede, servfail_may_pass, DnsFailure};
 use super::wire::{
     decode_answer, is_response, is_truncated, message_id, question_span, same_question, write_query,
 };
@@ -988,11 +988,10 @@ pub struct Response {
     pub server: SocketAddr,
 }
 
-/// Whether an answer is a SERVFAIL worth asking again: every SERVFAIL except a DNSSEC
-/// validation failure (EDE 6–12), which the resolver will repeat (and cache) anyway.
+/// Whether an answer is a SERVFAIL worth asking again ([`servfail_may_pass`]).
 fn transient_servfail(msg: &Message) -> bool {
     msg.metadata.response_code == hickory_proto::op::ResponseCode::ServFail
-        && !ede(msg).is_some_and(|e| e.is_dnssec_failure())
+        && servfail_may_pass(ede(msg).as_ref())
 }
 
 /// Decrements a server's load when a try ends, however it ends.

@@ -128,6 +128,12 @@ pub enum DnsFailure {
     Malformed(String),
 }
 
+/// Whether a SERVFAIL with this Extended DNS Error may pass when asked again: every SERVFAIL
+/// except a DNSSEC validation failure (EDE 6–12), which the resolver repeats (and caches).
+pub(crate) fn servfail_may_pass(ede: Option<&Ede>) -> bool {
+    !ede.is_some_and(Ede::is_dnssec_failure)
+}
+
 impl DnsFailure {
     /// Whether asking again later may succeed: a timeout, a network error, or a SERVFAIL that
     /// is not a DNSSEC verdict (no EDE 6–12: an overloaded resolver, a lame or unreachable
@@ -136,7 +142,7 @@ impl DnsFailure {
     pub fn is_transient(&self) -> bool {
         match self {
             DnsFailure::Timeout | DnsFailure::Network(_) => true,
-            DnsFailure::ServFail { ede } => !ede.as_ref().is_some_and(|e| e.is_dnssec_failure()),
+            DnsFailure::ServFail { ede } => servfail_may_pass(ede.as_ref()),
             DnsFailure::Refused | DnsFailure::Rcode(_) | DnsFailure::Malformed(_) => false,
         }
     }
