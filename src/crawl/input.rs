@@ -29,6 +29,7 @@ use std::sync::Arc;
 use hickory_proto::rr::Name;
 use tokio::sync::mpsc;
 
+use crate::names::name_from_canonical;
 use crate::zonelist::{BadLine, Coverage, Entry, NameReader};
 
 use super::politeness::OptOut;
@@ -220,7 +221,7 @@ pub fn spawn(
                 }
                 let parsed = std::str::from_utf8(&name)
                     .ok()
-                    .and_then(|n| Name::from_ascii(n).ok());
+                    .and_then(name_from_canonical);
                 let Some(parsed) = parsed else {
                     // NameReader hands out normalised names only; a failure here is our bug,
                     // but losing one name silently is worse than stopping.

@@ -19,8 +19,8 @@
 //!   every domain exactly once.
 //!
 //! Memory: bounded by the domains in flight and the open parts, plus the memo tables, which
-//! grow with the distinct MX hosts and SMTP sessions (not with the domains), plus 16 bytes
-//! per distinct input name for exact de-duplication across sources.
+//! grow with the distinct MX hosts and SMTP sessions (not with the domains). The exact
+//! de-duplication across sources works on disk, one hash bucket at a time ([`input`]).
 
 pub mod input;
 pub mod memo;
@@ -460,18 +460,18 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
     written?;
     let coverage = coverage.ok_or_else(|| anyhow!("internal: the input stage ended early"))?;
 
-    // Totals from what is on disk, so a resumed snapshot counts every part exactly once.
+    // Totals from what is on disk, so a resumed snapshot counts every part exactly once
+    // (the verdict column and the footers only: decoding every row would cost seconds).
     for (_, path) in snapshot::parts(&dir, Table::Domains)? {
-        for d in snapshot::read_domains(&path)? {
-            *run.verdicts.entry(d.verdict.to_string()).or_insert(0) += 1;
-            *run.rows.entry("domains".into()).or_insert(0) += 1;
+        for (verdict, n) in snapshot::verdict_counts(&path)? {
+            *run.verdicts.entry(verdict.to_string()).or_insert(0) += n;
+            *run.rows.entry("domains".into()).or_insert(0) += n;
         }
     }
-    for (_, path) in snapshot::parts(&dir, Table::Hosts)? {
-        *run.rows.entry("hosts".into()).or_insert(0) += snapshot::read_hosts(&path)?.len() as u64;
-    }
-    for (_, path) in snapshot::parts(&dir, Table::Probes)? {
-        *run.rows.entry("probes".into()).or_insert(0) += snapshot::read_probes(&path)?.len() as u64;
+    for table in [Table::Hosts, Table::Probes] {
+        for (_, path) in snapshot::parts(&dir, table)? {
+            *run.rows.entry(table.name().into()).or_insert(0) += snapshot::part_rows(&path, table)?;
+        }
     }
     let in_domains = run.rows.get("domains").copied().unwrap_or(0);
     if in_domains != distinct {

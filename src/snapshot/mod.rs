@@ -37,7 +37,8 @@ pub use merge::merge;
 pub use rows::*;
 pub use schema::{META_SCHEMA_VERSION, META_TABLE, META_TAXONOMY_VERSION};
 pub use tables::{
-    read_domains, read_hosts, read_probes, write_domains, write_hosts, write_probes, ROW_GROUP_ROWS,
+    part_rows, read_domains, read_hosts, read_probes, verdict_counts, write_domains, write_hosts,
+    write_probes, ROW_GROUP_ROWS,
 };
 
 /// The three tables of a snapshot.

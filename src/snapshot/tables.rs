@@ -5,6 +5,7 @@
 //! repeat a lot), and commits the file atomically. Reading checks the file's metadata and
 //! schema first and converts back exactly: `read_x(write_x(rows)) == rows`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -26,6 +27,8 @@ use super::files::write_atomic;
 use super::schema::{
     arrow_schema, check_file, file_metadata, item, mx_fields, tlsa_lookup_fields, unusable_fields,
 };
+use crate::verdict::DomainVerdict;
+
 use super::{DomainRow, HostRow, MxRecord, ProbeRow, Table, TlsaLookup, UnusableTlsa};
 
 /// Most rows per row group (and per in-memory Arrow batch while writing).
@@ -327,11 +330,42 @@ fn read_table<R>(
 }
 
 /// The number of rows of a part, from its footer, after the checks of [`read_domains`].
-pub(super) fn part_rows(path: &Path, table: Table) -> Result<u64> {
+pub fn part_rows(path: &Path, table: Table) -> Result<u64> {
     no_panic(path, || {
         let builder = open_checked(path, table)?;
         let n = builder.metadata().file_metadata().num_rows();
         u64::try_from(n).map_err(|_| anyhow!("{}: negative row count {n}", path.display()))
+    })
+}
+
+/// How many domains of a part have each verdict, reading only the `verdict` column: the
+/// totals of `run.json` over a million-domain snapshot without decoding every row.
+pub fn verdict_counts(path: &Path) -> Result<BTreeMap<DomainVerdict, u64>> {
+    no_panic(path, || {
+        let builder = open_checked(path, Table::Domains)?;
+        let column = builder.schema().index_of("verdict")?;
+        let mask = ProjectionMask::roots(builder.parquet_schema(), [column]);
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(READ_BATCH_ROWS)
+            .build()?;
+        let mut counts = BTreeMap::new();
+        let mut first_row = 0;
+        for batch in reader {
+            let batch = batch.with_context(|| format!("{}: corrupt data", path.display()))?;
+            let cols = Cols {
+                path,
+                batch: &batch,
+                first_row,
+            };
+            let verdict = cols.strs("verdict")?;
+            for i in 0..batch.num_rows() {
+                let v: DomainVerdict = cols.verdict("verdict", i, verdict.value(i))?;
+                *counts.entry(v).or_insert(0) += 1;
+            }
+            first_row += batch.num_rows();
+        }
+        Ok(counts)
     })
 }
 

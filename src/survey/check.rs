@@ -1,6 +1,5 @@
 //! The RFC 7672 decision procedure for one domain, end to end (DNS → SMTP → matching).
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -382,19 +381,22 @@ pub async fn mx_stage(
 /// The MX hosts sorted by preference then name, each once at its lowest preference, and the
 /// lowest (primary) preference.
 pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
-    let mut by_host: BTreeMap<String, (u16, Name)> = BTreeMap::new();
-    for (pref, name) in records {
-        let e = by_host
-            .entry(display(name))
-            .or_insert((*pref, name.clone()));
-        e.0 = e.0.min(*pref);
-    }
-    let mut hosts: Vec<(u16, Name)> = by_host.into_values().collect();
-    hosts.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| display(&a.1).cmp(&display(&b.1)))
+    // Each name printed once: the text is both the identity of a host (names compare case-
+    // insensitively) and the tie-break of the order.
+    let mut keyed: Vec<(String, u16, &Name)> =
+        records.iter().map(|(p, n)| (display(n), *p, n)).collect();
+    // Stable, so the first spelling of a host is the one kept.
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = kept.1.min(later.1);
+        }
+        same
     });
-    let lowest = hosts.first().map(|h| h.0).unwrap_or(0);
+    keyed.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let lowest = keyed.first().map_or(0, |h| h.1);
+    let hosts = keyed.into_iter().map(|(_, p, n)| (p, n.clone())).collect();
     (hosts, lowest)
 }
 
@@ -404,8 +406,9 @@ fn set_providers(report: &mut DomainReport, hosts: &[(u16, Name)], lowest: u16) 
     let primary = hosts.iter().filter(|h| h.0 == lowest);
     report.primary_hosts = primary.clone().map(|h| display(&h.1)).collect();
     report.providers = primary
-        .filter(|h| invalid_mx_target(&h.1).is_none())
-        .filter_map(|h| provider_of(&display(&h.1)))
+        .zip(&report.primary_hosts)
+        .filter(|(h, _)| invalid_mx_target(&h.1).is_none())
+        .filter_map(|(_, text)| provider_of(text))
         .collect();
     report.providers.sort();
     report.providers.dedup();
@@ -850,6 +853,31 @@ mod tests {
                 .map(|(v, n)| (*v, n.iter().map(|s| s.to_string()).collect()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn mx_hosts_once_each_by_preference_then_name() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let records = [
+            (20, n("MX2.example.")),
+            (10, n("mx3.example.")),
+            (30, n("mx2.EXAMPLE.")),
+            (10, n("mx1.example.")),
+            (5, n("mx2.example.")),
+        ];
+        let (hosts, lowest) = sorted_hosts(&records);
+        assert_eq!(lowest, 5);
+        let got: Vec<(u16, String)> = hosts.iter().map(|(p, h)| (*p, h.to_ascii())).collect();
+        assert_eq!(
+            got,
+            [
+                // The host at its lowest preference, spelt as it first appeared.
+                (5, "MX2.example.".to_string()),
+                (10, "mx1.example.".to_string()),
+                (10, "mx3.example.".to_string()),
+            ]
+        );
+        assert_eq!(sorted_hosts(&[]), (Vec::new(), 0));
     }
 
     #[test]

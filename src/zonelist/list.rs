@@ -1,10 +1,10 @@
 //! Plain domain lists: one name a line, `#` starts a comment, blank lines are ignored.
 //!
 //! Lists come from people and other tools, so every name goes through
-//! [`crate::names::normalize_domain`]: U-labels become A-labels, case is folded, the name is
+//! [`crate::names::normalize_text`]: U-labels become A-labels, case is folded, the name is
 //! made absolute (`example.com.`), and anything that cannot be a mail domain is refused.
 
-use crate::names::normalize_domain;
+use crate::names::normalize_text;
 
 /// What one list line holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,8 +32,11 @@ pub fn parse_line(line: &[u8]) -> ListLine {
             super::master::shorten(text.as_bytes())
         ));
     }
-    match normalize_domain(text) {
-        Ok(n) => ListLine::Name(n.to_ascii()),
+    match normalize_text(text) {
+        Ok(mut n) => {
+            n.push('.');
+            ListLine::Name(n)
+        }
         Err(e) => ListLine::Bad(super::master::shorten(e.to_string().as_bytes())),
     }
 }

@@ -658,19 +658,27 @@ fn zone_record(
     Outcome::Delegation
 }
 
-/// Whether a canonical owner is already what [`normalize_domain`] would make of it: letters,
-/// digits, `-` and `_` with at least one letter or hyphen (so never an IP literal).
+/// Whether a canonical owner is already what [`normalize_domain`] would make of it: labels of
+/// 1 to 63 letters, digits, `-` and `_`, none starting with `-`, with at least one letter or
+/// hyphen in the name (so never an IP literal). Anything else takes `normalize_domain`, which
+/// refuses it with a reason or rewrites it.
 fn plain_owner(owner: &str) -> bool {
-    let b = owner.as_bytes();
+    let bare = owner.strip_suffix('.').unwrap_or(owner);
     let mut letter = false;
-    for &c in b {
-        match c {
-            b'a'..=b'z' | b'-' => letter = true,
-            b'0'..=b'9' | b'_' | b'.' => {}
-            _ => return false,
+    for label in bare.split('.') {
+        let b = label.as_bytes();
+        if b.is_empty() || b.len() > 63 || b[0] == b'-' {
+            return false;
+        }
+        for &c in b {
+            match c {
+                b'a'..=b'z' | b'-' => letter = true,
+                b'0'..=b'9' | b'_' => {}
+                _ => return false,
+            }
         }
     }
-    letter && b.len() <= 254
+    letter && owner.len() <= 254
 }
 
 /// The name of a delegation (the parser's owner), normalised.
