@@ -41,18 +41,27 @@ pub const SPILL_BUCKETS: usize = 256;
 /// Write buffer per bucket during the spill.
 const SPILL_BUFFER: usize = 32 << 10;
 
-/// What the input stage hands to the dispatcher.
+/// Names per [`InputMsg::Names`]: one channel hand-over (and at most one wake-up of the
+/// dispatcher) per batch instead of per name.
+pub const NAME_BATCH: usize = 256;
+
+/// A name to crawl, numbered.
+#[derive(Debug)]
+pub struct Numbered {
+    /// Its index among the distinct names.
+    pub index: u64,
+    /// The name.
+    pub name: Name,
+    /// Index of its source in the input list.
+    pub source: usize,
+}
+
+/// What the input stage hands to the dispatcher, in this order: names (in batches) and the
+/// sizes of the parts they fill, then the end or a failure.
 #[derive(Debug)]
 pub enum InputMsg {
-    /// A name to crawl.
-    Name {
-        /// Its index among the distinct names.
-        index: u64,
-        /// The name.
-        name: Name,
-        /// Index of its source in the input list.
-        source: usize,
-    },
+    /// Names to crawl, in index order, at most [`NAME_BATCH`].
+    Names(Vec<Numbered>),
     /// Part `part` holds `count` names, all already sent (or none, if it was written before).
     Sealed {
         /// The part.
@@ -197,6 +206,14 @@ pub fn spawn(
         };
         let mut index = 0u64;
         let mut name = Vec::with_capacity(256);
+        let mut batch = Vec::with_capacity(NAME_BATCH);
+        let flush = |batch: &mut Vec<Numbered>| {
+            batch.is_empty()
+                || send(InputMsg::Names(std::mem::replace(
+                    batch,
+                    Vec::with_capacity(NAME_BATCH),
+                )))
+        };
         for bucket in 0..SPILL_BUCKETS {
             let path = bucket_path(&spill, bucket);
             let mut r = match File::open(&path) {
@@ -235,20 +252,24 @@ pub fn spawn(
                 tally.names.fetch_add(1, Ordering::Relaxed);
                 if done.contains(&part) {
                     tally.resumed.fetch_add(1, Ordering::Relaxed);
-                } else if !send(InputMsg::Name {
-                    index,
-                    name: parsed,
-                    source,
-                }) {
-                    return;
+                } else {
+                    batch.push(Numbered {
+                        index,
+                        name: parsed,
+                        source,
+                    });
+                    if batch.len() == NAME_BATCH && !flush(&mut batch) {
+                        return;
+                    }
                 }
                 index += 1;
                 if index % part_size == 0
                     && !done.contains(&part)
-                    && !send(InputMsg::Sealed {
-                        part,
-                        count: part_size as usize,
-                    })
+                    && !(flush(&mut batch)
+                        && send(InputMsg::Sealed {
+                            part,
+                            count: part_size as usize,
+                        }))
                 {
                     return;
                 }
@@ -257,6 +278,9 @@ pub fn spawn(
             let _ = std::fs::remove_file(&path);
         }
         let _ = std::fs::remove_dir_all(&spill);
+        if !flush(&mut batch) {
+            return;
+        }
         let last = index / part_size;
         if index % part_size != 0 && !done.contains(&last) {
             let count = (index - last * part_size) as usize;
@@ -327,11 +351,14 @@ mod tests {
         let (mut names, mut sealed, mut distinct) = (Vec::new(), Vec::new(), None);
         while let Some(m) = rx.blocking_recv() {
             match m {
-                InputMsg::Name {
-                    index,
-                    name,
-                    source,
-                } => names.push((index, name.to_ascii(), source)),
+                InputMsg::Names(batch) => {
+                    assert!(!batch.is_empty() && batch.len() <= NAME_BATCH);
+                    names.extend(
+                        batch
+                            .into_iter()
+                            .map(|n| (n.index, n.name.to_ascii(), n.source)),
+                    );
+                }
                 InputMsg::Sealed { part, count } => sealed.push((part, count)),
                 InputMsg::End { distinct: d, .. } => distinct = Some(d),
                 InputMsg::Bad(_) => {}

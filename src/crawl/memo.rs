@@ -59,6 +59,11 @@ impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
         (v, mine)
     }
 
+    /// The result for `key` if it has been computed (not if it is in progress).
+    pub fn get_ready(&self, key: &K) -> Option<V> {
+        self.lock().get(key).and_then(|c| c.get().cloned())
+    }
+
     /// Entries (computed or in progress).
     pub fn len(&self) -> usize {
         self.lock().len()

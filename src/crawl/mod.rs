@@ -29,23 +29,26 @@ pub mod politeness;
 pub mod progress;
 pub mod records;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use futures::stream::{FuturesUnordered, StreamExt};
 use hickory_proto::rr::Name;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use crate::dns::{selfcheck, Resolver, ResolverConfig};
 use crate::names::display;
 use crate::smtp::ProbeConfig;
 use crate::snapshot::{self, HostRow, ProbeRow, RunInfo, Table};
-use crate::survey::{check_host, judge_domain, mx_stage, CheckContext, HostSummary, MAX_MX_HOSTS};
+use crate::survey::{
+    check_host, judge_domain, mx_stage, CheckContext, DomainReport, HostSummary, MAX_MX_HOSTS,
+};
 use crate::verdict::TAXONOMY_VERSION;
-use crate::zonelist::{shard::Shard, Format, NameReader};
+use crate::zonelist::{shard::Shard, Coverage, Format, NameReader};
 
 use memo::Memo;
 use parts::{DomainDone, WriterMsg};
@@ -366,7 +369,8 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
             done.len()
         ));
     }
-    let (in_tx, mut in_rx) = mpsc::channel(1024);
+    // In batches of up to input::NAME_BATCH names.
+    let (in_tx, in_rx) = mpsc::channel(16);
     let reader = input::spawn(
         readers,
         dir.join(SPILL_DIR),
@@ -376,8 +380,9 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
         tally.clone(),
         in_tx,
     );
-    let (w_tx, w_rx) = mpsc::channel(4096);
-    let (low_tx, mut low_rx) = watch::channel(0u64);
+    // In batches of up to WRITER_BATCH finished domains.
+    let (w_tx, w_rx) = mpsc::channel(64);
+    let (low_tx, low_rx) = watch::channel(0u64);
     let writer = tokio::spawn(parts::run(
         dir.clone(),
         cfg.part_size,
@@ -387,67 +392,17 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
         tally.clone(),
     ));
 
-    let slots = Arc::new(Semaphore::new(cfg.domains_in_flight.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut coverage = None;
-    let mut distinct = 0;
-    let mut failure: Option<anyhow::Error> = None;
-    while let Some(msg) = in_rx.recv().await {
-        match msg {
-            input::InputMsg::Name {
-                index,
-                name,
-                source,
-            } => {
-                let part = index / cfg.part_size;
-                // Keep the parts in progress (and the rows they hold) bounded.
-                while part >= *low_rx.borrow() + cfg.max_open_parts.max(1) {
-                    if low_rx.changed().await.is_err() {
-                        break;
-                    }
-                }
-                let permit = slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| anyhow!("internal: domain slots closed"))?;
-                let (sh, tx) = (shared.clone(), w_tx.clone());
-                tasks.spawn(async move {
-                    let done = crawl_domain(&sh, index, &name, source).await;
-                    let _ = tx.send(WriterMsg::Done(Box::new(done))).await;
-                    drop(permit);
-                });
-                while let Some(r) = tasks.try_join_next() {
-                    if let Err(e) = r {
-                        std::panic::resume_unwind(e.into_panic());
-                    }
-                }
-            }
-            input::InputMsg::Sealed { part, count } => {
-                let _ = w_tx.send(WriterMsg::Sealed { part, count }).await;
-            }
-            input::InputMsg::Bad(b) => progress.println(&format!("warning: {b}")),
-            input::InputMsg::End {
-                coverage: c,
-                distinct: d,
-            } => {
-                coverage = Some(c);
-                distinct = d;
-            }
-            input::InputMsg::Failed(e) => {
-                failure = Some(anyhow!("input failed: {e}"));
-                break;
-            }
-        }
-    }
-    drop(in_rx);
+    let mut dispatch = Dispatch {
+        shared: &shared,
+        cfg: &cfg,
+        progress: &progress,
+        in_rx,
+        low_rx,
+        w_tx,
+    };
+    let (coverage, distinct, failure) = dispatch.run().await;
+    drop(dispatch);
     let _ = reader.join();
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
-    drop(w_tx);
     let written = writer.await.context("the snapshot writer panicked")?;
     progress.finish();
     if let Some(e) = failure {
@@ -511,6 +466,106 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
     })
 }
 
+/// Finished domains per message to the writer.
+const WRITER_BATCH: usize = 256;
+
+/// The dispatcher: starts each numbered name's domain procedure within the limits and hands
+/// the finished ones to the writer.
+///
+/// The domains in progress are futures of this one task (not a task each): starting one is
+/// an allocation, and an answer from the resolver wakes this task once for however many
+/// domains it completes, instead of a runtime task and a cross-thread wake-up per domain.
+/// What is heavy and rare (a host's resolution and SMTP probes) runs as tasks of its own
+/// ([`host_entry`]), so the runtime's other workers share it.
+struct Dispatch<'a> {
+    shared: &'a Arc<Shared>,
+    cfg: &'a CrawlConfig,
+    progress: &'a Progress,
+    in_rx: mpsc::Receiver<input::InputMsg>,
+    low_rx: watch::Receiver<u64>,
+    w_tx: mpsc::Sender<WriterMsg>,
+}
+
+/// What the input stage reported when it ended: what each source contributed, the distinct
+/// names, and the failure that stopped it early.
+type InputEnd = (Option<Coverage>, u64, Option<anyhow::Error>);
+
+impl Dispatch<'_> {
+    async fn run(&mut self) -> InputEnd {
+        let cap = self.cfg.domains_in_flight.max(1);
+        let open_parts = self.cfg.max_open_parts.max(1);
+        let (mut coverage, mut distinct, mut failure) = (None, 0, None);
+        let mut running = FuturesUnordered::new();
+        let mut queued: VecDeque<input::Numbered> = VecDeque::new();
+        let mut finished: Vec<DomainDone> = Vec::with_capacity(WRITER_BATCH);
+        let mut input_open = true;
+        loop {
+            // Start what the limits allow: domains in flight, and parts open (the rows they
+            // hold) at once.
+            let window = *self.low_rx.borrow() + open_parts;
+            while running.len() < cap {
+                match queued.front() {
+                    Some(n) if n.index / self.cfg.part_size < window => {}
+                    _ => break,
+                }
+                let Some(n) = queued.pop_front() else { break };
+                running.push(crawl_domain(self.shared, n));
+            }
+            // Collect what has finished without waiting, then hand it over in one message.
+            while finished.len() < WRITER_BATCH {
+                match futures::FutureExt::now_or_never(running.next()) {
+                    Some(Some(done)) => finished.push(done),
+                    _ => break,
+                }
+            }
+            if !finished.is_empty() {
+                let batch = std::mem::replace(&mut finished, Vec::with_capacity(WRITER_BATCH));
+                if self.w_tx.send(WriterMsg::Done(batch)).await.is_err() {
+                    // The writer stopped on a failed write (its error is reported from
+                    // there): start nothing more.
+                    input_open = false;
+                    queued.clear();
+                }
+                continue;
+            }
+            if !input_open && queued.is_empty() && running.is_empty() {
+                break;
+            }
+            let held_by_window = queued
+                .front()
+                .is_some_and(|n| n.index / self.cfg.part_size >= window);
+            tokio::select! {
+                done = running.next(), if !running.is_empty() => {
+                    finished.extend(done);
+                }
+                _ = self.low_rx.changed(), if held_by_window => {}
+                msg = self.in_rx.recv(), if input_open && queued.len() < cap => match msg {
+                    None => input_open = false,
+                    Some(input::InputMsg::Names(names)) => queued.extend(names),
+                    Some(input::InputMsg::Sealed { part, count }) => {
+                        let _ = self.w_tx.send(WriterMsg::Sealed { part, count }).await;
+                    }
+                    Some(input::InputMsg::Bad(b)) => {
+                        self.progress.println(&format!("warning: {b}"));
+                    }
+                    Some(input::InputMsg::End { coverage: c, distinct: d }) => {
+                        coverage = Some(c);
+                        distinct = d;
+                    }
+                    Some(input::InputMsg::Failed(e)) => {
+                        // Stop: what is in progress finishes and is written, the rest waits
+                        // for the rerun.
+                        failure = Some(anyhow!("input failed: {e}"));
+                        input_open = false;
+                        queued.clear();
+                    }
+                },
+            }
+        }
+        (coverage, distinct, failure)
+    }
+}
+
 /// Fills the host memo from the parts an earlier run committed, so a resumed crawl judges
 /// its remaining domains on the same host facts and never writes a host twice.
 fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
@@ -553,22 +608,72 @@ fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
 /// both pauses; a domain's own MX lookup gets the first.
 const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(8)];
 
-async fn crawl_domain(sh: &Shared, index: u64, name: &Name, source: usize) -> DomainDone {
-    let (mut report, mut hosts) = mx_stage(&sh.ctx, name).await;
+///
+/// A domain's future is one allocation per domain, so what it carries is kept small: the
+/// rare paths (a second MX lookup, hosts nobody has resolved yet) are boxed futures of their
+/// own, and the rest is plain functions.
+async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered) -> DomainDone {
+    let (report, hosts) = mx_stage(&sh.ctx, &n.name).await;
     if report.transient_failure {
-        tokio::time::sleep(RETRY_PAUSES[0]).await;
-        (report, hosts) = mx_stage(&sh.ctx, name).await;
+        return Box::pin(async move {
+            tokio::time::sleep(RETRY_PAUSES[0]).await;
+            let (report, hosts) = mx_stage(&sh.ctx, &n.name).await;
+            let entries = host_entries(sh, &hosts).await;
+            finish_domain(sh, n, report, hosts, entries)
+        })
+        .await;
     }
+    // Nearly every domain names hosts resolved long ago: taken from the memo at once, without
+    // a future per host.
+    let ready = hosts.as_ref().map(|(hosts, _)| {
+        hosts
+            .iter()
+            .take(MAX_MX_HOSTS)
+            .map(|(_, h)| sh.hosts.get_ready(&display(h)).map(|e| (e, false)))
+            .collect::<Option<Vec<_>>>()
+    });
+    match ready {
+        None => finish_domain(sh, n, report, hosts, Vec::new()),
+        Some(Some(entries)) => finish_domain(sh, n, report, hosts, entries),
+        Some(None) => {
+            Box::pin(async move {
+                let entries = host_entries(sh, &hosts).await;
+                finish_domain(sh, n, report, hosts, entries)
+            })
+            .await
+        }
+    }
+}
+
+/// The memo entries of a domain's MX hosts (the first [`MAX_MX_HOSTS`]), resolving those
+/// nobody has; the flag marks the hosts this domain resolved (it writes their rows).
+async fn host_entries(
+    sh: &Arc<Shared>,
+    hosts: &Option<(Vec<(u16, Name)>, u16)>,
+) -> Vec<(Arc<HostEntry>, bool)> {
+    let Some((hosts, _)) = hosts else {
+        return Vec::new();
+    };
+    futures::future::join_all(
+        hosts
+            .iter()
+            .take(MAX_MX_HOSTS)
+            .map(|(_, h)| host_entry(sh, h)),
+    )
+    .await
+}
+
+/// A domain from its MX lookup and its hosts' memo entries: the verdict and its rows.
+fn finish_domain(
+    sh: &Shared,
+    n: input::Numbered,
+    mut report: DomainReport,
+    hosts: Option<(Vec<(u16, Name)>, u16)>,
+    entries: Vec<(Arc<HostEntry>, bool)>,
+) -> DomainDone {
     let mut new_hosts = Vec::new();
     let mut new_probes = Vec::new();
     if let Some((hosts, lowest)) = hosts {
-        let entries = futures::future::join_all(
-            hosts
-                .iter()
-                .take(MAX_MX_HOSTS)
-                .map(|(_, h)| host_entry(sh, h)),
-        )
-        .await;
         for (entry, mine) in &entries {
             if *mine {
                 let rows = entry.rows.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -589,39 +694,47 @@ async fn crawl_domain(sh: &Shared, index: u64, name: &Name, source: usize) -> Do
         report.reason = outcome.reason;
     }
     sh.tally.verdict(report.verdict);
-    let source = sh.sources.get(source).map_or("", String::as_str);
+    let source = sh.sources.get(n.source).map_or("", String::as_str);
     DomainDone {
-        index,
+        index: n.index,
         row: records::domain_row(report, source),
         hosts: new_hosts,
         probes: new_probes,
     }
 }
 
-/// The memoised host stage: resolved and probed by the first domain that names the host.
-async fn host_entry(sh: &Shared, host: &Name) -> (Arc<HostEntry>, bool) {
+/// The memoised host stage: resolved and probed by the first domain that names the host, on
+/// a task of its own.
+async fn host_entry(sh: &Arc<Shared>, host: &Name) -> (Arc<HostEntry>, bool) {
     let key = display(host);
     sh.hosts
-        .get_or_init(&key, || async {
-            // Boxed: the host stage runs once per host, but its future is large, and inline it
-            // would make every domain task that much bigger to allocate and move.
-            let mut report = Box::pin(check_host(&sh.ctx, host, &sh.prober)).await;
-            for pause in RETRY_PAUSES {
-                if !report.transient_failure {
-                    break;
+        .get_or_init(&key, || {
+            let (sh, host, key) = (sh.clone(), host.clone(), key.clone());
+            let stage = tokio::spawn(async move {
+                let mut report = check_host(&sh.ctx, &host, &sh.prober).await;
+                for pause in RETRY_PAUSES {
+                    if !report.transient_failure {
+                        break;
+                    }
+                    tokio::time::sleep(pause).await;
+                    report = check_host(&sh.ctx, &host, &sh.prober).await;
                 }
-                tokio::time::sleep(pause).await;
-                report = Box::pin(check_host(&sh.ctx, host, &sh.prober)).await;
+                let opted_out = sh.optout.covers_name(&key);
+                let (row, probes) = records::host_rows(&report, opted_out);
+                sh.tally
+                    .hosts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Arc::new(HostEntry {
+                    summary: HostSummary::of(&report),
+                    rows: Mutex::new(Some((row, probes))),
+                })
+            });
+            async move {
+                match stage.await {
+                    Ok(entry) => entry,
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
             }
-            let opted_out = sh.optout.covers_name(&key);
-            let (row, probes) = records::host_rows(&report, opted_out);
-            sh.tally
-                .hosts
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Arc::new(HostEntry {
-                summary: HostSummary::of(&report),
-                rows: Mutex::new(Some((row, probes))),
-            })
         })
         .await
 }

@@ -34,8 +34,8 @@ pub struct DomainDone {
 /// What the writer receives.
 #[derive(Debug)]
 pub enum WriterMsg {
-    /// A finished domain.
-    Done(Box<DomainDone>),
+    /// Finished domains.
+    Done(Vec<DomainDone>),
     /// A part's final size (from the input stage).
     Sealed {
         /// The part.
@@ -73,20 +73,30 @@ pub fn recover(dir: &Path) -> Result<BTreeSet<u64>> {
 pub fn write_part(
     dir: &Path,
     part: u64,
-    mut domains: Vec<(u64, DomainRow)>,
+    domains: Vec<(u64, DomainRow)>,
     mut hosts: Vec<HostRow>,
     mut probes: Vec<ProbeRow>,
 ) -> Result<()> {
     hosts.sort_by(|a, b| a.host.cmp(&b.host));
     probes.sort_by(|a, b| (&a.host, &a.address).cmp(&(&b.host, &b.address)));
-    domains.sort_by_key(|(i, _)| *i);
     if !hosts.is_empty() {
         snapshot::write_hosts(&snapshot::part_path(dir, Table::Hosts, part), &hosts)?;
     }
     if !probes.is_empty() {
         snapshot::write_probes(&snapshot::part_path(dir, Table::Probes, part), &probes)?;
     }
-    let rows: Vec<DomainRow> = domains.into_iter().map(|(_, r)| r).collect();
+    // In input order; the rows are large, so their positions are sorted, not the rows.
+    let mut order: Vec<(u64, usize)> = domains
+        .iter()
+        .enumerate()
+        .map(|(at, (index, _))| (*index, at))
+        .collect();
+    order.sort_unstable();
+    let mut slots: Vec<Option<DomainRow>> = domains.into_iter().map(|(_, r)| Some(r)).collect();
+    let rows: Vec<DomainRow> = order
+        .iter()
+        .filter_map(|&(_, at)| slots[at].take())
+        .collect();
     snapshot::write_domains(&snapshot::part_path(dir, Table::Domains, part), &rows)
 }
 
@@ -111,41 +121,51 @@ pub async fn run(
     };
     advance(&mut next, &committed);
     let _ = lowest.send(next);
+    let mut touched: Vec<u64> = Vec::new();
     while let Some(msg) = rx.recv().await {
-        let part = match msg {
-            WriterMsg::Done(d) => {
-                let part = d.index / part_size;
-                let buf = open.entry(part).or_default();
-                buf.domains.push((d.index, d.row));
-                buf.hosts.extend(d.hosts);
-                buf.probes.extend(d.probes);
-                part
+        touched.clear();
+        match msg {
+            WriterMsg::Done(batch) => {
+                for d in batch {
+                    let part = d.index / part_size;
+                    let buf = open.entry(part).or_default();
+                    buf.domains.push((d.index, d.row));
+                    buf.hosts.extend(d.hosts);
+                    buf.probes.extend(d.probes);
+                    if touched.last() != Some(&part) {
+                        touched.push(part);
+                    }
+                }
             }
             WriterMsg::Sealed { part, count } => {
                 open.entry(part).or_default().expected = Some(count);
-                part
+                touched.push(part);
             }
-        };
-        let complete = open
-            .get(&part)
-            .is_some_and(|b| b.expected == Some(b.domains.len()));
-        if !complete {
-            continue;
         }
-        let Some(buf) = open.remove(&part) else {
-            continue;
-        };
-        let d = dir.clone();
-        tokio::task::spawn_blocking(move || {
-            write_part(&d, part, buf.domains, buf.hosts, buf.probes)
-        })
-        .await
-        .context("the part writer panicked")?
-        .with_context(|| format!("writing part {part}"))?;
-        committed.insert(part);
-        tally.parts.fetch_add(1, Ordering::Relaxed);
+        touched.sort_unstable();
+        touched.dedup();
+        for &part in &touched {
+            let complete = open
+                .get(&part)
+                .is_some_and(|b| b.expected == Some(b.domains.len()));
+            if !complete {
+                continue;
+            }
+            let Some(buf) = open.remove(&part) else {
+                continue;
+            };
+            let d = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                write_part(&d, part, buf.domains, buf.hosts, buf.probes)
+            })
+            .await
+            .context("the part writer panicked")?
+            .with_context(|| format!("writing part {part}"))?;
+            committed.insert(part);
+            tally.parts.fetch_add(1, Ordering::Relaxed);
+        }
         advance(&mut next, &committed);
-        let _ = lowest.send(next);
+        let _ = lowest.send_if_modified(|low| std::mem::replace(low, next) != next);
     }
     if let Some((part, buf)) = open.iter().next() {
         bail!(

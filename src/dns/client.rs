@@ -1100,7 +1100,11 @@ impl Resolver {
                 Stats::bump(&self.stats.retries);
             }
             if let Some(l) = &self.limiter {
-                l.until_ready().await;
+                // Boxed, and only when no token is free now: the waiting future is large,
+                // and every query's future would otherwise carry it.
+                if l.check().is_err() {
+                    Box::pin(l.until_ready()).await;
+                }
             }
             let server = self.pick();
             server.load.fetch_add(1, Ordering::Relaxed);
@@ -1126,7 +1130,7 @@ impl Resolver {
                     }
                     // A SERVFAIL that is not a DNSSEC verdict (no EDE, or a lame/unreachable
                     // authority) may pass: ask again after a pause, keep it if it persists.
-                    last_servfail = Some(response);
+                    last_servfail = Some(Box::new(response));
                     if attempt < self.config.retries {
                         Box::pin(tokio::time::sleep(wait / 2)).await;
                     }
@@ -1135,7 +1139,7 @@ impl Resolver {
             }
             wait = (wait * 2).min(self.config.max_timeout);
         }
-        last_servfail.ok_or(last)
+        last_servfail.map(|r| *r).ok_or(last)
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<Message, DnsFailure> {

@@ -294,6 +294,9 @@ pub async fn mx_stage(
     ctx: &CheckContext,
     domain: &Name,
 ) -> (DomainReport, Option<(Vec<(u16, Name)>, u16)>) {
+    // Asked before the report exists: a domain's future is allocated per domain, and what
+    // lives across this await makes every one of them larger.
+    let mx = ctx.resolver.lookup(domain, RecordType::MX, mx_of).await;
     let mut report = DomainReport {
         domain: display(domain),
         taxonomy_version: TAXONOMY_VERSION,
@@ -312,7 +315,6 @@ pub async fn mx_stage(
         reason: String::new(),
         transient_failure: false,
     };
-    let mx = ctx.resolver.lookup(domain, RecordType::MX, mx_of).await;
     report.mx.lookup = mx.describe();
     report.mx.security = mx.security();
     // Sorted once: the providers, the invalid-target check and the host stage all use it.
