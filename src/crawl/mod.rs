@@ -41,7 +41,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::dns::{selfcheck, Resolver, ResolverConfig};
-use crate::names::display;
+use crate::names::{display, name_from_canonical};
 use crate::smtp::ProbeConfig;
 use crate::snapshot::{self, HostRow, ProbeRow, RunInfo, Table};
 use crate::survey::{
@@ -134,7 +134,8 @@ struct HostEntry {
 struct Shared {
     ctx: CheckContext,
     prober: CrawlProber,
-    hosts: Memo<String, Arc<HostEntry>>,
+    /// By name (hickory compares and hashes names case-insensitively, as DNS does).
+    hosts: Memo<Name, Arc<HostEntry>>,
     optout: Arc<OptOut>,
     sources: Vec<String>,
     tally: Arc<Tally>,
@@ -588,8 +589,15 @@ fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
                 .filter_map(|a| mine.iter().find(|p| &p.address == a))
                 .collect();
             let summary = records::summary_from_rows(&h, &order);
+            let name = name_from_canonical(&h.host).ok_or_else(|| {
+                anyhow!(
+                    "{}: host {:?} is not a domain name; start over with --fresh",
+                    dir.display(),
+                    h.host
+                )
+            })?;
             shared.hosts.insert_ready(
-                h.host.clone(),
+                name,
                 Arc::new(HostEntry {
                     summary,
                     rows: Mutex::new(None),
@@ -629,7 +637,7 @@ async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered) -> DomainDone {
         hosts
             .iter()
             .take(MAX_MX_HOSTS)
-            .map(|(_, h)| sh.hosts.get_ready(&display(h)).map(|e| (e, false)))
+            .map(|(_, h)| sh.hosts.get_ready(h).map(|e| (e, false)))
             .collect::<Option<Vec<_>>>()
     });
     match ready {
@@ -706,10 +714,9 @@ fn finish_domain(
 /// The memoised host stage: resolved and probed by the first domain that names the host, on
 /// a task of its own.
 async fn host_entry(sh: &Arc<Shared>, host: &Name) -> (Arc<HostEntry>, bool) {
-    let key = display(host);
     sh.hosts
-        .get_or_init(&key, || {
-            let (sh, host, key) = (sh.clone(), host.clone(), key.clone());
+        .get_or_init(host, || {
+            let (sh, host, key) = (sh.clone(), host.clone(), display(host));
             let stage = tokio::spawn(async move {
                 let mut report = check_host(&sh.ctx, &host, &sh.prober).await;
                 for pause in RETRY_PAUSES {

@@ -22,6 +22,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::files::write_atomic;
 use super::schema::{
@@ -61,12 +62,19 @@ pub fn write_probes(path: &Path, rows: &[ProbeRow]) -> Result<()> {
 }
 
 fn writer_properties(table: Table) -> Result<WriterProperties> {
-    Ok(WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         .set_dictionary_enabled(true)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_key_value_metadata(Some(file_metadata(table)))
-        .build())
+        .set_key_value_metadata(Some(file_metadata(table)));
+    // Columns that hardly repeat: a dictionary would only be built to be thrown away (every
+    // value hashed for nothing) before the writer falls back to plain encoding.
+    if table == Table::Domains {
+        for column in ["domain", "checked_at"] {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        }
+    }
+    Ok(props.build())
 }
 
 fn write_table<R>(
@@ -87,8 +95,12 @@ fn write_table<R>(
     })
 }
 
-fn strs<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
-    let mut b = StringBuilder::new();
+/// A `Utf8` column, its buffers sized up front (growing them copies every value again).
+fn strs<'a>(values: impl Iterator<Item = &'a str> + Clone) -> ArrayRef {
+    let (count, bytes) = values
+        .clone()
+        .fold((0, 0), |(n, b), v| (n + 1, b + v.len()));
+    let mut b = StringBuilder::with_capacity(count, bytes);
     values.for_each(|v| b.append_value(v));
     Arc::new(b.finish())
 }
@@ -98,9 +110,13 @@ fn opt_strs<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
 }
 
 /// A `List<Utf8>` column.
-fn str_lists<'a>(lists: impl Iterator<Item = &'a [String]>) -> Result<ArrayRef> {
+fn str_lists<'a>(lists: impl Iterator<Item = &'a [String]> + Clone) -> Result<ArrayRef> {
+    let (count, bytes) = lists
+        .clone()
+        .flatten()
+        .fold((0, 0), |(n, b), v| (n + 1, b + v.len()));
     let mut offsets = OffsetBufferBuilder::<i32>::new(0);
-    let mut values = StringBuilder::new();
+    let mut values = StringBuilder::with_capacity(count, bytes);
     for list in lists {
         offsets.push_length(list.len());
         for v in list {

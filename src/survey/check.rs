@@ -1,5 +1,6 @@
 //! The RFC 7672 decision procedure for one domain, end to end (DNS → SMTP → matching).
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -506,23 +507,23 @@ pub fn judge_domain(domain: &str, hosts: &[(bool, &HostSummary)]) -> DomainOutco
         .map(|(_, v)| v.0)
         .collect();
     let all: Vec<HostVerdict> = per_host.iter().map(|v| v.0).collect();
-    let reason = hosts
-        .iter()
-        .zip(&per_host)
-        .filter(|((p, _), _)| *p)
-        .map(|((_, h), v)| {
-            if v.0 == h.verdict {
-                format!("{}: {} ({})", h.name, v.0, h.reason)
-            } else {
-                format!(
-                    "{}: {} (a DANE-TA leaf names the domain itself, a reference identifier \
-                     by RFC 7672 §3.2.2)",
-                    h.name, v.0
-                )
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
+    // One string built in place: this runs for every domain of the survey.
+    let mut reason = String::new();
+    for ((_, h), v) in hosts.iter().zip(&per_host).filter(|((p, _), _)| *p) {
+        if !reason.is_empty() {
+            reason.push_str("; ");
+        }
+        let _ = if v.0 == h.verdict {
+            write!(reason, "{}: {} ({})", h.name, v.0, h.reason)
+        } else {
+            write!(
+                reason,
+                "{}: {} (a DANE-TA leaf names the domain itself, a reference identifier by \
+                 RFC 7672 §3.2.2)",
+                h.name, v.0
+            )
+        };
+    }
     DomainOutcome {
         verdict: domain_from_hosts(&primary),
         all_hosts_verdict: Some(domain_from_hosts(&all)),
