@@ -2,14 +2,19 @@
 //! Parquet snapshot — polite, bounded, resumable.
 //!
 //! ```text
-//! input thread ──(index, name)──▶ dispatcher ──spawn──▶ domain tasks ──DomainDone──▶ writer
-//!  (zonelist, dedupe,   bounded     (≤ domains in flight,   MX → hosts (memo) →      (parts,
-//!   opt-out, parts)     channel      ≤ open parts)          probes (memo, limits)     atomic)
+//! input thread ──(index, name)×256──▶ dispatcher: domain futures ──DomainDone×256──▶ writer
+//!  (zonelist, dedupe,     bounded      (≤ domains in flight,          bounded      (parts,
+//!   opt-out, parts)       channel       ≤ open parts; MX → hosts      channel       atomic)
+//!                                       (memo) → verdict → row)
+//!                                              │ first domain of a host
+//!                                              ▼
+//!                                       host stage task (DNS, SMTP probes: memo, limits)
 //! ```
 //!
 //! * [`input`] numbers the distinct names and cuts them into parts of `part_size`.
-//! * Each domain task runs [`crate::survey::mx_stage`], then for each MX host the memoised
-//!   [`crate::survey::check_host`] (one resolution per host per snapshot), whose SMTP sessions
+//! * The dispatcher drives each domain as a future of its own task: [`crate::survey::mx_stage`],
+//!   then for each MX host the memoised [`crate::survey::check_host`] (one resolution per
+//!   host per snapshot, on a task of its own), whose SMTP sessions
 //!   go through [`politeness::CrawlProber`] (one session per address and SNI per snapshot,
 //!   global, per-address and per-provider limits, the opt-out list), and finally the pure
 //!   [`crate::survey::judge_domain`]. `check` runs the same procedure for one domain.
