@@ -120,7 +120,7 @@ fn is_host_byte(b: u8) -> bool {
 
 /// A label hickory prints and parses as it is: 1 to 63 host-name bytes, not starting with a
 /// hyphen (which it escapes, and refuses unescaped).
-fn is_plain_label(label: &[u8]) -> bool {
+pub(crate) fn is_plain_label(label: &[u8]) -> bool {
     (1..=63).contains(&label.len()) && label[0] != b'-' && label.iter().all(|&b| is_host_byte(b))
 }
 
@@ -179,10 +179,7 @@ fn invalid_mx_reason(name: &Name) -> Option<String> {
             ));
         }
     }
-    if let Err(e) = normalize_domain(&text) {
-        return Some(e.to_string());
-    }
-    None
+    normalize_text(&text).err().map(|e| e.to_string())
 }
 
 /// The provider of an MX host: its registrable domain under the public suffix list

@@ -509,11 +509,9 @@ impl Dispatch<'_> {
             // Start what the limits allow: domains in flight, and parts open (the rows they
             // hold) at once.
             let window = *self.low_rx.borrow() + open_parts;
-            while running.len() < cap {
-                match queued.front() {
-                    Some(n) if n.index / self.cfg.part_size < window => {}
-                    _ => break,
-                }
+            let part_size = self.cfg.part_size;
+            let in_window = |n: &input::Numbered| n.index / part_size < window;
+            while running.len() < cap && queued.front().is_some_and(in_window) {
                 let Some(n) = queued.pop_front() else { break };
                 running.push(crawl_domain(self.shared, n));
             }
@@ -537,9 +535,7 @@ impl Dispatch<'_> {
             if !input_open && queued.is_empty() && running.is_empty() {
                 break;
             }
-            let held_by_window = queued
-                .front()
-                .is_some_and(|n| n.index / self.cfg.part_size >= window);
+            let held_by_window = queued.front().is_some_and(|n| !in_window(n));
             tokio::select! {
                 done = running.next(), if !running.is_empty() => {
                     finished.extend(done);
@@ -613,7 +609,6 @@ fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
     Ok(())
 }
 
-/// One domain through the whole procedure.
 /// Pauses before asking again after a DNS failure that may pass (timeouts, a SERVFAIL that is
 /// not a DNSSEC verdict): the client has already retried within seconds, so these wait for an
 /// overloaded resolver or a lame server to recover. A host's result stands for every domain it
@@ -621,6 +616,7 @@ fn preload(shared: &Shared, dir: &Path, done: &BTreeSet<u64>) -> Result<()> {
 /// both pauses; a domain's own MX lookup gets the first.
 const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(8)];
 
+/// One domain through the whole procedure.
 ///
 /// A domain's future is one allocation per domain, so what it carries is kept small: the
 /// rare paths (a second MX lookup, hosts nobody has resolved yet) are boxed futures of their
@@ -631,8 +627,7 @@ async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered) -> DomainDone {
         return Box::pin(async move {
             tokio::time::sleep(RETRY_PAUSES[0]).await;
             let (report, hosts) = mx_stage(&sh.ctx, &n.name).await;
-            let entries = host_entries(sh, &hosts).await;
-            finish_domain(sh, n, report, hosts, entries)
+            resolve_and_finish(sh, n, report, hosts).await
         })
         .await;
     }
@@ -648,32 +643,32 @@ async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered) -> DomainDone {
     match ready {
         None => finish_domain(sh, n, report, hosts, Vec::new()),
         Some(Some(entries)) => finish_domain(sh, n, report, hosts, entries),
-        Some(None) => {
-            Box::pin(async move {
-                let entries = host_entries(sh, &hosts).await;
-                finish_domain(sh, n, report, hosts, entries)
-            })
-            .await
-        }
+        Some(None) => Box::pin(resolve_and_finish(sh, n, report, hosts)).await,
     }
 }
 
-/// The memo entries of a domain's MX hosts (the first [`MAX_MX_HOSTS`]), resolving those
-/// nobody has; the flag marks the hosts this domain resolved (it writes their rows).
-async fn host_entries(
+/// [`finish_domain`] after taking the memo entries of the domain's MX hosts (the first
+/// [`MAX_MX_HOSTS`]), resolving those nobody has; an entry's flag marks the hosts this
+/// domain resolved (it writes their rows).
+async fn resolve_and_finish(
     sh: &Arc<Shared>,
-    hosts: &Option<(Vec<(u16, Name)>, u16)>,
-) -> Vec<(Arc<HostEntry>, bool)> {
-    let Some((hosts, _)) = hosts else {
-        return Vec::new();
+    n: input::Numbered,
+    report: DomainReport,
+    hosts: Option<(Vec<(u16, Name)>, u16)>,
+) -> DomainDone {
+    let entries = match &hosts {
+        None => Vec::new(),
+        Some((hosts, _)) => {
+            futures::future::join_all(
+                hosts
+                    .iter()
+                    .take(MAX_MX_HOSTS)
+                    .map(|(_, h)| host_entry(sh, h)),
+            )
+            .await
+        }
     };
-    futures::future::join_all(
-        hosts
-            .iter()
-            .take(MAX_MX_HOSTS)
-            .map(|(_, h)| host_entry(sh, h)),
-    )
-    .await
+    finish_domain(sh, n, report, hosts, entries)
 }
 
 /// A domain from its MX lookup and its hosts' memo entries: the verdict and its rows.
