@@ -49,17 +49,28 @@ pub fn normalize_text(input: &str) -> Result<String, NameError> {
     if bare.is_empty() {
         return Err(NameError::Empty);
     }
-    if bare.parse::<IpAddr>().is_ok()
+    // Only digits, dots and brackets, or a colon, can make an address literal: the parse is
+    // skipped for the millions of names that have neither.
+    let maybe_literal = bare.contains(':')
         || bare
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .is_ok()
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'[' | b']'));
+    if maybe_literal
+        && (bare.parse::<IpAddr>().is_ok()
+            || bare
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .is_ok())
     {
         return Err(NameError::IpLiteral(trimmed.to_string()));
     }
     let ascii = if bare.is_ascii() {
-        bare.to_ascii_lowercase()
+        // One byte spare: the zone readers append the root's dot.
+        let mut lower = String::with_capacity(bare.len() + 1);
+        lower.push_str(bare);
+        lower.make_ascii_lowercase();
+        lower
     } else {
         idna::domain_to_ascii(bare).map_err(|_| NameError::Idna(trimmed.to_string()))?
     };
@@ -130,13 +141,16 @@ pub fn display(name: &Name) -> String {
     // anything hickory would escape takes its path, so both give the same text.
     let mut text = String::with_capacity(name.len());
     for label in name.iter() {
-        if !is_plain_label(label) {
+        // A plain label is ASCII (letters, digits, hyphens): copied as a whole.
+        let (true, Ok(label)) = (is_plain_label(label), std::str::from_utf8(label)) else {
             return display_escaped(name);
-        }
+        };
         if !text.is_empty() {
             text.push('.');
         }
-        text.extend(label.iter().map(|&b| char::from(b.to_ascii_lowercase())));
+        let start = text.len();
+        text.push_str(label);
+        text[start..].make_ascii_lowercase();
     }
     if text.is_empty() {
         return display_escaped(name);
@@ -229,10 +243,20 @@ mod tests {
             normalize_domain("192.0.2.1"),
             Err(NameError::IpLiteral(_))
         ));
-        assert!(matches!(
-            normalize_domain("[2001:db8::1]"),
-            Err(NameError::IpLiteral(_))
-        ));
+        for literal in [
+            "[2001:db8::1]",
+            "[192.0.2.1]",
+            "::ffff:192.0.2.1",
+            "192.0.2.1.",
+            "::1",
+        ] {
+            assert!(
+                matches!(normalize_text(literal), Err(NameError::IpLiteral(_))),
+                "{literal}"
+            );
+        }
+        // All digits but not an address: a (numeric) name.
+        assert_eq!(normalize_text("1.2.3.4.5").as_deref(), Ok("1.2.3.4.5"));
         assert!(matches!(
             normalize_domain("a..b"),
             Err(NameError::Syntax { .. })

@@ -137,13 +137,13 @@ impl DomainVerdict {
 
 /// A host's verdict from its address verdicts, when it has usable TLSA records.
 pub fn host_from_addresses(addresses: &[AddressVerdict]) -> HostVerdict {
-    let reachable: Vec<_> = addresses
+    let mut reachable = addresses
         .iter()
         .filter(|a| !matches!(a, AddressVerdict::Unreachable | AddressVerdict::Skipped))
-        .collect();
-    if reachable.is_empty() {
+        .peekable();
+    if reachable.peek().is_none() {
         HostVerdict::Unreachable
-    } else if reachable.iter().all(|a| **a == AddressVerdict::Pass) {
+    } else if reachable.all(|a| *a == AddressVerdict::Pass) {
         HostVerdict::Pass
     } else {
         HostVerdict::Failing
@@ -157,25 +157,24 @@ pub fn host_from_addresses(addresses: &[AddressVerdict]) -> HostVerdict {
 /// lookup failure, encrypt-only, address lookup failure), then partial deployment, then the
 /// success and adoption classes.
 pub fn domain_from_hosts(hosts: &[HostVerdict]) -> DomainVerdict {
+    domain_from_verdicts(hosts.iter().copied())
+}
+
+/// [`domain_from_hosts`] over any (re-iterable) sequence of host verdicts: the crawl judges
+/// every domain of the survey and does it without collecting them.
+pub fn domain_from_verdicts(hosts: impl Iterator<Item = HostVerdict> + Clone) -> DomainVerdict {
     use HostVerdict as H;
     // A host without any address accepts no connections: like an unreachable one it does not
     // stand against the others, unless no host has an address at all.
-    let with_address: Vec<H> = hosts
-        .iter()
-        .copied()
-        .filter(|h| *h != H::HostNxdomain)
-        .collect();
-    let hosts: &[H] = if with_address.is_empty() {
-        hosts
-    } else {
-        &with_address
-    };
-    let any = |v: H| hosts.contains(&v);
+    let some_address = hosts.clone().any(|h| h != H::HostNxdomain);
+    let hosts = hosts.filter(move |h| !some_address || *h != H::HostNxdomain);
+    let any = |v: H| hosts.clone().any(|h| h == v);
+    let counted = hosts.clone().count();
     let dane_hosts = hosts
-        .iter()
+        .clone()
         .filter(|h| matches!(h, H::Pass | H::Failing | H::Unreachable))
         .count();
-    if hosts.is_empty() {
+    if counted == 0 {
         return DomainVerdict::InvalidMx;
     }
     if any(H::Failing) {
@@ -190,10 +189,10 @@ pub fn domain_from_hosts(hosts: &[HostVerdict]) -> DomainVerdict {
     if any(H::DnsFailed) {
         return DomainVerdict::HostDnsFailed;
     }
-    if dane_hosts > 0 && dane_hosts < hosts.len() {
+    if dane_hosts > 0 && dane_hosts < counted {
         return DomainVerdict::DanePartial;
     }
-    if dane_hosts == hosts.len() {
+    if dane_hosts == counted {
         return if any(H::Pass) {
             DomainVerdict::DaneValid
         } else {
@@ -254,6 +253,62 @@ mod tests {
         assert_eq!(domain_from_hosts(&[H::Pass, H::HostNxdomain]), D::DaneValid);
         assert_eq!(domain_from_hosts(&[H::NoTlsa, H::HostNxdomain]), D::NoTlsa);
         assert_eq!(domain_from_hosts(&[]), D::InvalidMx);
+    }
+
+    #[test]
+    fn precedence_without_collecting_matches_the_plain_reading() {
+        // The rule as first written (collect the hosts with an address, then look): the
+        // crawl's version that collects nothing must agree on every list of up to 3 hosts.
+        fn reference(hosts: &[H]) -> D {
+            let with_address: Vec<H> = hosts
+                .iter()
+                .copied()
+                .filter(|h| *h != H::HostNxdomain)
+                .collect();
+            let hosts = if with_address.is_empty() {
+                hosts
+            } else {
+                &with_address
+            };
+            let any = |v: H| hosts.contains(&v);
+            let dane = hosts
+                .iter()
+                .filter(|h| matches!(h, H::Pass | H::Failing | H::Unreachable))
+                .count();
+            match () {
+                _ if hosts.is_empty() => D::InvalidMx,
+                _ if any(H::Failing) => D::DaneFailing,
+                _ if any(H::TlsaFailed) => D::TlsaFailed,
+                _ if any(H::EncryptOnly) => D::EncryptOnly,
+                _ if any(H::DnsFailed) => D::HostDnsFailed,
+                _ if dane > 0 && dane < hosts.len() => D::DanePartial,
+                _ if dane == hosts.len() && any(H::Pass) => D::DaneValid,
+                _ if dane == hosts.len() => D::Unreachable,
+                _ if any(H::NoTlsa) => D::NoTlsa,
+                _ if any(H::InsecureHost) => D::InsecureMxHost,
+                _ => D::HostNxdomain,
+            }
+        }
+        let mut lists: Vec<Vec<H>> = vec![vec![]];
+        for _ in 0..3 {
+            let longer: Vec<Vec<H>> = lists
+                .iter()
+                .flat_map(|l| {
+                    H::ALL.iter().map(move |h| {
+                        let mut l = l.clone();
+                        l.push(*h);
+                        l
+                    })
+                })
+                .collect();
+            lists.extend(longer.into_iter().filter(|l| l.len() <= 3));
+            lists.sort();
+            lists.dedup();
+        }
+        assert!(lists.len() > H::ALL.len().pow(3));
+        for l in &lists {
+            assert_eq!(domain_from_hosts(l), reference(l), "{l:?}");
+        }
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //!   host per snapshot, on a task of its own), whose SMTP sessions
 //!   go through [`politeness::CrawlProber`] (one session per address and SNI per snapshot,
 //!   global, per-address and per-provider limits, the opt-out list), and finally the pure
-//!   [`crate::survey::judge_domain`]. `check` runs the same procedure for one domain.
+//!   [`crate::survey::judge_domain_row`] (`check`'s [`crate::survey::judge_domain`] without
+//!   the per-host detail). `check` runs the same procedure for one domain.
 //! * [`parts`] commits each part (hosts, probes, then domains) atomically, so a crash loses at
 //!   most the parts in progress; a restart with the same command finds the committed parts,
 //!   reloads the memo tables from them and crawls the rest, and the finished snapshot has
@@ -50,7 +51,7 @@ use crate::names::{display, name_from_canonical};
 use crate::smtp::ProbeConfig;
 use crate::snapshot::{self, HostRow, ProbeRow, RunInfo, Table};
 use crate::survey::{
-    check_host, judge_domain, mx_stage, CheckContext, DomainReport, HostSummary, MAX_MX_HOSTS,
+    check_host, judge_domain_row, mx_stage, CheckContext, DomainReport, HostSummary, MAX_MX_HOSTS,
 };
 use crate::verdict::TAXONOMY_VERSION;
 use crate::zonelist::{shard::Shard, Coverage, Format, NameReader};
@@ -696,10 +697,10 @@ fn finish_domain(
             .zip(&entries)
             .map(|((pref, _), (e, _))| (*pref == lowest, &e.summary))
             .collect();
-        let outcome = judge_domain(&report.domain, &list);
-        report.verdict = outcome.verdict;
-        report.all_hosts_verdict = outcome.all_hosts_verdict;
-        report.reason = outcome.reason;
+        let judged = judge_domain_row(&report.domain, &list);
+        report.verdict = judged.verdict;
+        report.all_hosts_verdict = Some(judged.all_hosts_verdict);
+        report.reason = judged.reason;
     }
     sh.tally.verdict(report.verdict);
     let source = sh.sources.get(n.source).map_or("", String::as_str);

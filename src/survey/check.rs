@@ -14,7 +14,7 @@ use crate::dns::{Lookup, Resolver, Security};
 use crate::names::{display, invalid_mx_target, provider_of};
 use crate::smtp::{self, ProbeConfig, ProbeErrorKind, ProbeResult, Stage};
 use crate::verdict::{
-    domain_from_hosts, host_from_addresses, AddressVerdict, DomainVerdict, HostVerdict,
+    domain_from_verdicts, host_from_addresses, AddressVerdict, DomainVerdict, HostVerdict,
     TAXONOMY_VERSION,
 };
 
@@ -323,7 +323,7 @@ pub async fn mx_stage(
     if let (Some(d), Some((hosts, lowest))) = (mx.data(), &sorted) {
         report.mx.records = d.records.iter().map(|(p, n)| (*p, display(n))).collect();
         if !(d.records.len() == 1 && d.records[0].1.is_root()) {
-            set_providers(&mut report, hosts, *lowest);
+            set_providers(&mut report, &d.records, hosts, *lowest);
         }
     }
     let (verdict, reason) = match mx {
@@ -384,6 +384,10 @@ pub async fn mx_stage(
 /// The MX hosts sorted by preference then name, each once at its lowest preference, and the
 /// lowest (primary) preference.
 pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
+    // Most domains have a single MX record: nothing to sort or merge.
+    if let [(preference, host)] = records {
+        return (vec![(*preference, host.clone())], *preference);
+    }
     // Each name printed once: the text is both the identity of a host (names compare case-
     // insensitively) and the tie-break of the order.
     let mut keyed: Vec<(String, u16, &Name)> =
@@ -405,9 +409,24 @@ pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
 
 /// Fills the primary hosts and providers from an MX RRset (secure or not: the provider of an
 /// unsigned domain is still worth knowing for adoption reports).
-fn set_providers(report: &mut DomainReport, hosts: &[(u16, Name)], lowest: u16) {
+///
+/// `records` are the MX records in the order of `report.mx.records` (their names printed):
+/// a host's text is taken from there instead of printed again.
+fn set_providers(
+    report: &mut DomainReport,
+    records: &[(u16, Name)],
+    hosts: &[(u16, Name)],
+    lowest: u16,
+) {
     let primary = hosts.iter().filter(|h| h.0 == lowest);
-    report.primary_hosts = primary.clone().map(|h| display(&h.1)).collect();
+    let printed = &report.mx.records;
+    report.primary_hosts = primary
+        .clone()
+        .map(|h| match records.iter().position(|r| r.1 == h.1) {
+            Some(i) => printed[i].1.clone(),
+            None => display(&h.1),
+        })
+        .collect();
     report.providers = primary
         .zip(&report.primary_hosts)
         .filter(|(h, _)| invalid_mx_target(&h.1).is_none())
@@ -447,6 +466,17 @@ impl HostSummary {
                 .iter()
                 .map(|p| (p.verdict, p.leaf_names.clone()))
                 .collect(),
+        }
+    }
+
+    /// The host's verdict for `domain`: [`HostSummary::for_domain`] without the address
+    /// list, and without any work unless a name mismatch could pass for the domain.
+    pub fn verdict_for(&self, domain: &str) -> HostVerdict {
+        let mismatch = |(v, _): &(AddressVerdict, Vec<String>)| *v == AddressVerdict::NameMismatch;
+        if self.usable_tlsa && self.addresses.iter().any(mismatch) {
+            self.for_domain(domain).0
+        } else {
+            self.verdict
         }
     }
 
@@ -495,40 +525,72 @@ pub struct DomainOutcome {
     pub hosts: Vec<(HostVerdict, Vec<AddressVerdict>)>,
 }
 
+/// What a domain's snapshot row takes of [`judge_domain`]: the crawl judges every domain of
+/// the survey, and the per-host detail only `check` prints would cost it an allocation per
+/// host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainJudgement {
+    /// Over the primary hosts.
+    pub verdict: DomainVerdict,
+    /// Over every host.
+    pub all_hosts_verdict: DomainVerdict,
+    /// Why, in a sentence.
+    pub reason: String,
+}
+
 /// Steps 8–9: the domain verdict from its MX hosts, each flagged primary or not (pure;
 /// `check` and the crawl share it).
 pub fn judge_domain(domain: &str, hosts: &[(bool, &HostSummary)]) -> DomainOutcome {
     let per_host: Vec<(HostVerdict, Vec<AddressVerdict>)> =
         hosts.iter().map(|(_, h)| h.for_domain(domain)).collect();
-    let primary: Vec<HostVerdict> = hosts
-        .iter()
-        .zip(&per_host)
-        .filter(|((p, _), _)| *p)
-        .map(|(_, v)| v.0)
-        .collect();
-    let all: Vec<HostVerdict> = per_host.iter().map(|v| v.0).collect();
+    let j = judge_hosts(hosts, |i| per_host[i].0);
+    DomainOutcome {
+        verdict: j.verdict,
+        all_hosts_verdict: Some(j.all_hosts_verdict),
+        reason: j.reason,
+        hosts: per_host,
+    }
+}
+
+/// [`judge_domain`] without the per-host detail, for a domain's row.
+pub fn judge_domain_row(domain: &str, hosts: &[(bool, &HostSummary)]) -> DomainJudgement {
+    judge_hosts(hosts, |i| hosts[i].1.verdict_for(domain))
+}
+
+/// Steps 8–9 from each host's verdict for the domain (`verdict(i)` for `hosts[i]`; asked
+/// more than once, so it must be cheap).
+fn judge_hosts(
+    hosts: &[(bool, &HostSummary)],
+    verdict: impl Fn(usize) -> HostVerdict + Copy,
+) -> DomainJudgement {
+    let primary = (0..hosts.len()).filter(|&i| hosts[i].0);
     // One string built in place: this runs for every domain of the survey.
-    let mut reason = String::new();
-    for ((_, h), v) in hosts.iter().zip(&per_host).filter(|((p, _), _)| *p) {
+    let mut reason = String::with_capacity(
+        primary
+            .clone()
+            .map(|i| hosts[i].1.name.len() + hosts[i].1.reason.len() + 24)
+            .sum(),
+    );
+    for i in primary.clone() {
+        let (h, v) = (hosts[i].1, verdict(i));
         if !reason.is_empty() {
             reason.push_str("; ");
         }
-        let _ = if v.0 == h.verdict {
-            write!(reason, "{}: {} ({})", h.name, v.0, h.reason)
+        let _ = if v == h.verdict {
+            write!(reason, "{}: {} ({})", h.name, v, h.reason)
         } else {
             write!(
                 reason,
                 "{}: {} (a DANE-TA leaf names the domain itself, a reference identifier by \
                  RFC 7672 §3.2.2)",
-                h.name, v.0
+                h.name, v
             )
         };
     }
-    DomainOutcome {
-        verdict: domain_from_hosts(&primary),
-        all_hosts_verdict: Some(domain_from_hosts(&all)),
+    DomainJudgement {
+        verdict: domain_from_verdicts(primary.map(verdict)),
+        all_hosts_verdict: domain_from_verdicts((0..hosts.len()).map(verdict)),
         reason,
-        hosts: per_host,
     }
 }
 
@@ -932,5 +994,61 @@ mod tests {
         assert!(d.reason.starts_with("mx1.example: pass"), "{}", d.reason);
         let d = judge_domain("example.org", &[(true, &pass), (true, &none)]);
         assert_eq!(d.verdict, DomainVerdict::DanePartial);
+    }
+
+    #[test]
+    fn the_crawl_judges_as_check_does() {
+        // Every host verdict, with and without a name mismatch that the domain rescues, in
+        // every pair and primary flagging: the crawl's judgement is `judge_domain`'s.
+        let mut summaries = Vec::new();
+        for &v in H::ALL {
+            summaries.push(host(&format!("mx-{v}.example"), v, &[(A::Pass, &[])]));
+            summaries.push(host(
+                &format!("ta-{v}.example"),
+                v,
+                &[(A::NameMismatch, &["customer.example"]), (A::Pass, &[])],
+            ));
+        }
+        let mut compared = 0;
+        for a in &summaries {
+            for b in &summaries {
+                for flags in [[true, true], [true, false], [false, true]] {
+                    let hosts = [(flags[0], a), (flags[1], b)];
+                    for domain in ["customer.example", "other.example"] {
+                        let full = judge_domain(domain, &hosts);
+                        let row = judge_domain_row(domain, &hosts);
+                        assert_eq!(row.verdict, full.verdict, "{domain} {hosts:?}");
+                        assert_eq!(Some(row.all_hosts_verdict), full.all_hosts_verdict);
+                        assert_eq!(row.reason, full.reason);
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+        // The rescue does show: a name mismatch named by the domain passes for it alone.
+        let ta = host(
+            "ta.example",
+            H::Failing,
+            &[(A::NameMismatch, &["customer.example"])],
+        );
+        let rescued = judge_domain_row("customer.example", &[(true, &ta)]);
+        assert_eq!(rescued.verdict, DomainVerdict::DaneValid);
+        assert!(
+            rescued.reason.contains("RFC 7672 §3.2.2"),
+            "{}",
+            rescued.reason
+        );
+        let other = judge_domain_row("other.example", &[(true, &ta)]);
+        assert_eq!(other.verdict, DomainVerdict::DaneFailing);
+    }
+
+    #[test]
+    fn a_single_mx_record_sorts_as_itself() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        assert_eq!(
+            sorted_hosts(&[(7, n("MX.Example."))]),
+            (vec![(7, n("MX.Example."))], 7)
+        );
     }
 }
