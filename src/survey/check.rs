@@ -469,11 +469,20 @@ impl HostSummary {
         }
     }
 
+    /// Whether the host's verdict can differ from domain to domain: only a name mismatch
+    /// can pass for the domain itself (see [`HostSummary::for_domain`]).
+    pub fn depends_on_domain(&self) -> bool {
+        self.usable_tlsa
+            && self
+                .addresses
+                .iter()
+                .any(|(v, _)| *v == AddressVerdict::NameMismatch)
+    }
+
     /// The host's verdict for `domain`: [`HostSummary::for_domain`] without the address
-    /// list, and without any work unless a name mismatch could pass for the domain.
+    /// list, and without any work unless [`HostSummary::depends_on_domain`].
     pub fn verdict_for(&self, domain: &str) -> HostVerdict {
-        let mismatch = |(v, _): &(AddressVerdict, Vec<String>)| *v == AddressVerdict::NameMismatch;
-        if self.usable_tlsa && self.addresses.iter().any(mismatch) {
+        if self.depends_on_domain() {
             self.for_domain(domain).0
         } else {
             self.verdict
@@ -554,7 +563,12 @@ pub fn judge_domain(domain: &str, hosts: &[(bool, &HostSummary)]) -> DomainOutco
 
 /// [`judge_domain`] without the per-host detail, for a domain's row.
 pub fn judge_domain_row(domain: &str, hosts: &[(bool, &HostSummary)]) -> DomainJudgement {
-    judge_hosts(hosts, |i| hosts[i].1.verdict_for(domain))
+    if hosts.iter().any(|(_, h)| h.depends_on_domain()) {
+        // Rare, but then for every customer of such a host: each verdict worked out once.
+        let verdicts: Vec<HostVerdict> = hosts.iter().map(|(_, h)| h.verdict_for(domain)).collect();
+        return judge_hosts(hosts, |i| verdicts[i]);
+    }
+    judge_hosts(hosts, |i| hosts[i].1.verdict)
 }
 
 /// Steps 8–9 from each host's verdict for the domain (`verdict(i)` for `hosts[i]`; asked
