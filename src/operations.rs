@@ -1117,8 +1117,8 @@ fn site(a: SiteArgs) -> Result<ExitCode> {
     let files = pages::build(&data)?;
     files.write(&a.dest)?;
     println!(
-        "site for {} (snapshot {}{}) written to {}: {} files, {:.1} MB, {} provider pages, {} \
-         lookup pages; {:.1} s (reading the snapshots {:.1} s)",
+        "site for {} (snapshot {}{}) written to {}: {}, {:.1} MB, {}, {}; {:.1} s (reading the \
+         snapshots {:.1} s)",
         data.month,
         data.snapshot,
         data.vs
@@ -1126,10 +1126,10 @@ fn site(a: SiteArgs) -> Result<ExitCode> {
             .map(|(_, s)| format!(" vs {s}"))
             .unwrap_or_default(),
         a.dest.display(),
-        files.files.len() + 1,
+        report::counted(files.files.len() as u64 + 1, "file"),
         files.bytes() as f64 / 1e6,
-        data.providers.len(),
-        data.lookups.len(),
+        report::counted(data.providers.len() as u64, "provider page"),
+        report::counted(data.lookups.len() as u64, "lookup page"),
         started.elapsed().as_secs_f64(),
         loaded.as_secs_f64(),
     );

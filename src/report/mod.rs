@@ -85,6 +85,16 @@ pub fn check_text(r: &DomainReport) -> String {
     o
 }
 
+/// `n` and the noun, plural unless `n` is 1 (`1 domain`, `2 MX hosts`): summaries read as
+/// sentences, and a one-domain crawl is common in the lab and in tests.
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The closing summary of a crawl.
 pub fn crawl_text(s: &crate::crawl::CrawlSummary) -> String {
     let mut o = String::new();
@@ -95,25 +105,25 @@ pub fn crawl_text(s: &crate::crawl::CrawlSummary) -> String {
     }
     let _ = writeln!(
         o,
-        "snapshot {} ({}): {} domains, {} MX hosts, {} probes{}",
+        "snapshot {} ({}): {}, {}, {}{}",
         r.snapshot,
         s.dir.display(),
-        rows("domains"),
-        rows("hosts"),
-        rows("probes"),
+        counted(rows("domains"), "domain"),
+        counted(rows("hosts"), "MX host"),
+        counted(rows("probes"), "probe"),
         if r.complete { "" } else { " — INCOMPLETE" }
     );
     let _ = writeln!(
         o,
-        "this run: {} domains, {} MX hosts resolved, {} SMTP sessions in {:.1} s{}",
-        s.domains_this_run,
-        s.hosts_this_run,
-        s.sessions_this_run,
+        "this run: {}, {} resolved, {} in {:.1} s{}",
+        counted(s.domains_this_run, "domain"),
+        counted(s.hosts_this_run, "MX host"),
+        counted(s.sessions_this_run, "SMTP session"),
         s.seconds,
         if s.resumed { " (resumed)" } else { "" }
     );
     if r.domains_opted_out > 0 {
-        let _ = writeln!(o, "opted out: {} domains", r.domains_opted_out);
+        let _ = writeln!(o, "opted out: {}", counted(r.domains_opted_out, "domain"));
     }
     let mut v: Vec<(&String, &u64)> = r.verdicts.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -121,4 +131,16 @@ pub fn crawl_text(s: &crate::crawl::CrawlSummary) -> String {
         let _ = writeln!(o, "  {verdict:<18} {n}");
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted;
+
+    #[test]
+    fn counts_read_as_words() {
+        assert_eq!(counted(0, "domain"), "0 domains");
+        assert_eq!(counted(1, "MX host"), "1 MX host");
+        assert_eq!(counted(2, "lookup page"), "2 lookup pages");
+    }
 }
