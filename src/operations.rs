@@ -142,6 +142,13 @@ struct CrawlArgs {
     /// DNS queries in flight.
     #[arg(long, default_value_t = 2000)]
     dns_in_flight: usize,
+    /// Seconds to wait for a DNS answer on the first try; each retry doubles it, up to 6 s
+    /// (or this, if longer). Raise it for a distant or busy resolver.
+    #[arg(long, default_value_t = 1.5, value_parser = positive_seconds)]
+    dns_timeout: f64,
+    /// DNS tries after the first, each to the least-loaded resolver.
+    #[arg(long, default_value_t = 2)]
+    dns_retries: u32,
     /// Domains in progress at once.
     #[arg(long, default_value_t = 5000)]
     domains_in_flight: usize,
@@ -510,6 +517,16 @@ struct CheckArgs {
     json: bool,
 }
 
+/// A timeout in seconds: positive, finite and at most an hour (clap's parser for
+/// `--dns-timeout`).
+fn positive_seconds(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),
+        Ok(_) => Err("must be more than 0 and at most 3600 seconds".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Parses the command line and runs the operation; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -777,6 +794,9 @@ async fn crawl(a: CrawlArgs) -> Result<ExitCode> {
     let mut resolver = ResolverConfig::new(servers);
     resolver.trust_remote = a.trust_resolver;
     resolver.max_in_flight = a.dns_in_flight.max(1);
+    resolver.timeout = Duration::from_secs_f64(a.dns_timeout);
+    resolver.max_timeout = resolver.max_timeout.max(resolver.timeout);
+    resolver.retries = a.dns_retries;
     resolver.qps = NonZeroU32::new(a.qps);
     resolver.ede_text = false;
     let mut probe = ProbeConfig {
@@ -1235,5 +1255,23 @@ async fn lab_op(action: LabAction, dir: &std::path::Path) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_timeout_must_be_a_sane_positive_number() {
+        let crawl = |t: &str| Cli::try_parse_from(["dane-survey", "crawl", "--dns-timeout", t]);
+        for bad in ["0", "-1", "nan", "inf", "3601", "soon"] {
+            assert!(crawl(bad).is_err(), "{bad}");
+        }
+        let Command::Crawl(a) = crawl("4.5").expect("4.5 s is fine").command else {
+            panic!("not the crawl");
+        };
+        assert_eq!(a.dns_timeout, 4.5);
+        assert_eq!(a.dns_retries, 2);
     }
 }

@@ -249,6 +249,11 @@ fn settings(cfg: &CrawlConfig, fp: &str, optout: &OptOut) -> BTreeMap<String, St
     put("domains_in_flight", cfg.domains_in_flight.to_string());
     put("dns_max_in_flight", cfg.resolver.max_in_flight.to_string());
     put(
+        "dns_timeout_ms",
+        cfg.resolver.timeout.as_millis().to_string(),
+    );
+    put("dns_retries", cfg.resolver.retries.to_string());
+    put(
         "dns_qps",
         cfg.resolver
             .qps
