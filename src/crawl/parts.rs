@@ -6,6 +6,7 @@
 //! probe rows travel with the part of the domain that first needed them, so a committed part
 //! never refers to a host whose row could still be lost.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -145,14 +146,10 @@ pub async fn run(
         touched.sort_unstable();
         touched.dedup();
         for &part in &touched {
-            let complete = open
-                .get(&part)
-                .is_some_and(|b| b.expected == Some(b.domains.len()));
-            if !complete {
-                continue;
-            }
-            let Some(buf) = open.remove(&part) else {
-                continue;
+            // Taken out only once every domain of the part is in.
+            let buf = match open.entry(part) {
+                Entry::Occupied(b) if b.get().expected == Some(b.get().domains.len()) => b.remove(),
+                _ => continue,
             };
             let d = dir.clone();
             tokio::task::spawn_blocking(move || {
