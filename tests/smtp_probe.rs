@@ -377,8 +377,9 @@ async fn garbage_banner_is_malformed() {
     assert!(!r.is_unreachable());
 }
 
-/// After its 220 to STARTTLS the server sends more bytes; the probe must
-/// abort and never send a ClientHello.
+/// After its 220 to STARTTLS the server sends an SMTP reply. Sent with the 220, the probe
+/// must abort before its ClientHello (the bytes are never fed to TLS); sent a moment later,
+/// it must tell this from a broken TLS stack. Either way nothing but TLS follows STARTTLS.
 async fn pipelined(same_write: bool) {
     let (tx, rx) = oneshot::channel();
     let addr = serve(move |mut s| async move {
@@ -388,20 +389,34 @@ async fn pipelined(same_write: bool) {
         } else {
             s.write_all(b"220 Ready\r\n").await.unwrap();
             tokio::time::sleep(Duration::from_millis(5)).await;
-            s.write_all(b"\x16\x03\x03").await.unwrap();
+            s.write_all(b"250 injected\r\n").await.unwrap();
         }
-        // Whatever the client sends now must not be TLS.
         let mut rest = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut rest)).await;
         let _ = tx.send(rest);
     })
     .await;
     let r = probe(addr, "mx.test", &config()).await;
-    assert_error(&r, Stage::Starttls, ProbeErrorKind::PipelinedData);
+    let stage = if same_write {
+        Stage::Starttls
+    } else {
+        Stage::TlsHandshake
+    };
+    assert_error(&r, stage, ProbeErrorKind::PipelinedData);
     assert_eq!(r.tls_version, None);
     assert!(r.chain.is_empty());
     let after = rx.await.unwrap();
-    assert!(after.is_empty(), "client sent {after:?} after STARTTLS");
+    if same_write {
+        assert!(after.is_empty(), "client sent {after:?} after STARTTLS");
+    } else {
+        // The ClientHello (a TLS handshake record), perhaps an alert; no SMTP.
+        assert_eq!(
+            after.first(),
+            Some(&0x16),
+            "client sent {after:?} after STARTTLS"
+        );
+        assert!(!after.windows(4).any(|w| w == b"QUIT"), "{after:?}");
+    }
 }
 
 #[tokio::test]
@@ -412,6 +427,26 @@ async fn pipelined_after_starttls_220_same_segment() {
 #[tokio::test]
 async fn pipelined_after_starttls_220_separate_write() {
     pipelined(false).await;
+}
+
+/// A server that sends TLS-looking bytes before it has seen the ClientHello cannot pass
+/// them off as a handshake: the probe fails in TLS and records no certificate.
+#[tokio::test]
+async fn early_tls_bytes_do_not_make_a_handshake() {
+    let addr = serve(move |mut s| async move {
+        until_starttls(&mut s).await;
+        s.write_all(b"220 Ready\r\n").await.unwrap();
+        s.write_all(b"\x16\x03\x03\x00\x04\x02\x00\x00\x00")
+            .await
+            .unwrap();
+        let mut rest = [0u8; 512];
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.read(&mut rest)).await;
+    })
+    .await;
+    let r = probe(addr, "mx.test", &config()).await;
+    assert_error(&r, Stage::TlsHandshake, ProbeErrorKind::Tls);
+    assert_eq!(r.tls_version, None);
+    assert!(r.chain.is_empty());
 }
 
 #[tokio::test]

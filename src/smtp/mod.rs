@@ -21,12 +21,16 @@
 //! 4. [`Stage::Starttls`]: if not offered, send `QUIT` (best effort) and
 //!    stop with [`ProbeErrorKind::StarttlsNotOffered`]; otherwise send
 //!    `STARTTLS` and require `220`. If the server has sent *anything* after
-//!    that 220 before we start the handshake (checked both in our buffer and
-//!    on the socket during a short grace period), the probe aborts with
+//!    that 220 with it (bytes already read), the probe aborts with
 //!    [`ProbeErrorKind::PipelinedData`]: bytes received in plaintext are
 //!    never fed to TLS (the STARTTLS command-injection class, CVE-2011-0411
 //!    and relatives), and nothing is sent between `STARTTLS` and the
-//!    ClientHello.
+//!    ClientHello. The ClientHello follows at once, without waiting to see
+//!    whether more comes (a pause here would cost every session its length,
+//!    and sessions to one address go one at a time): an SMTP reply arriving
+//!    later fails the handshake and is reported as pipelined data too, while
+//!    other bytes are TLS's to reject (no certificate is recorded without a
+//!    handshake signed by the leaf's key).
 //! 5. [`Stage::TlsHandshake`]: TLS 1.3 or 1.2 via rustls (ring provider),
 //!    SNI set from the caller's name unless it is an IP literal or not a
 //!    valid DNS name. The [`verifier::RecordingVerifier`] records the chain

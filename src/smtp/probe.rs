@@ -17,10 +17,6 @@ use tokio_rustls::TlsConnector;
 use super::reply::{Reply, ReplyError, ReplyLimits, ReplyParser};
 use super::verifier::RecordingVerifier;
 
-/// How long to watch the socket after the STARTTLS 220 for bytes the
-/// server should not have sent. Bytes arriving later than this but before
-/// our ClientHello would still be caught by TLS as garbage.
-const PIPELINE_GRACE: Duration = Duration::from_millis(50);
 /// Upper bound for the polite goodbye (QUIT, 221, close) on any path.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Size of one socket read while reading plaintext replies.
@@ -122,9 +118,10 @@ pub enum ProbeErrorKind {
     Rejected,
     /// The EHLO reply did not list STARTTLS.
     StarttlsNotOffered,
-    /// The server sent bytes nobody asked for: after the STARTTLS 220
-    /// before the handshake, or after a reply before our next command.
-    /// They are never fed to TLS.
+    /// The server sent bytes nobody asked for: after a reply before our next
+    /// command, or an SMTP reply after the STARTTLS 220 where its side of the
+    /// TLS handshake belongs. Bytes received with the 220 are never fed to TLS;
+    /// a reply arriving later ends the handshake.
     PipelinedData,
     /// The TLS handshake failed (including the peer closing mid-handshake).
     Tls,
@@ -393,8 +390,6 @@ impl Session<'_> {
             return Err(rejected("STARTTLS", &starttls));
         }
         conn.ensure_nothing_pending("after the STARTTLS 220 reply")?;
-        conn.ensure_nothing_arrives(PIPELINE_GRACE.min(stage_timeout))
-            .await?;
         self.result.stage_reached = Stage::Starttls;
 
         // TLS handshake. Nothing was read past the 220 reply (checked
@@ -412,28 +407,42 @@ impl Session<'_> {
         tls_config.resumption = rustls::client::Resumption::disabled();
         let connector = TlsConnector::from(Arc::new(tls_config));
         let server_name = tls_server_name(sni, self.result.address);
-        let mut tls =
-            match timeout(stage_timeout, connector.connect(server_name, conn.stream)).await {
-                Err(_) => {
-                    return Err(Failure::new(
-                        ProbeErrorKind::Timeout,
-                        format!("TLS handshake not complete within {stage_timeout:?}"),
-                    ))
-                }
-                Ok(Err(e)) => {
-                    let rustls_error = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-                    let kind = match rustls_error {
-                        Some(rustls::Error::PeerIncompatible(_))
-                        | Some(rustls::Error::AlertReceived(
-                            rustls::AlertDescription::ProtocolVersion
-                            | rustls::AlertDescription::InsufficientSecurity,
-                        )) => ProbeErrorKind::TlsIncompatible,
-                        _ => ProbeErrorKind::Tls,
-                    };
-                    return Err(Failure::new(kind, format!("TLS handshake failed: {e}")));
-                }
-                Ok(Ok(tls)) => tls,
-            };
+        let watched = Watched {
+            stream: conn.stream,
+            head: Vec::new(),
+        };
+        let handshake = connector.connect(server_name, watched).into_fallible();
+        let mut tls = match timeout(stage_timeout, handshake).await {
+            Err(_) => {
+                return Err(Failure::new(
+                    ProbeErrorKind::Timeout,
+                    format!("TLS handshake not complete within {stage_timeout:?}"),
+                ))
+            }
+            Ok(Err((_, watched))) if is_smtp_reply(&watched.head) => {
+                return Err(Failure::new(
+                    ProbeErrorKind::PipelinedData,
+                    format!(
+                        "server sent an SMTP reply ({:?}…) after its STARTTLS 220, where the \
+                             TLS handshake belongs",
+                        String::from_utf8_lossy(&watched.head)
+                    ),
+                ));
+            }
+            Ok(Err((e, _))) => {
+                let rustls_error = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+                let kind = match rustls_error {
+                    Some(rustls::Error::PeerIncompatible(_))
+                    | Some(rustls::Error::AlertReceived(
+                        rustls::AlertDescription::ProtocolVersion
+                        | rustls::AlertDescription::InsufficientSecurity,
+                    )) => ProbeErrorKind::TlsIncompatible,
+                    _ => ProbeErrorKind::Tls,
+                };
+                return Err(Failure::new(kind, format!("TLS handshake failed: {e}")));
+            }
+            Ok(Ok(tls)) => tls,
+        };
         {
             let (_, client) = tls.get_ref();
             self.result.tls_version = client.protocol_version().map(version_name);
@@ -480,6 +489,84 @@ impl Session<'_> {
         }
         let _ = timeout(goodbye, tls.shutdown()).await;
         Ok(())
+    }
+}
+
+/// The socket under TLS, remembering the first bytes the server sent after its STARTTLS 220.
+///
+/// Exists so the probe need not pause before its ClientHello to tell a server that pipelines
+/// SMTP replies after the 220 (the STARTTLS injection class) from one whose TLS is broken:
+/// the ClientHello goes out at once, and a handshake that fails on an SMTP reply is reported
+/// as [`ProbeErrorKind::PipelinedData`]. Feeding those bytes to TLS is harmless: nothing is
+/// accepted from the server before it has completed an authenticated handshake.
+struct Watched {
+    stream: TcpStream,
+    /// Up to [`WATCHED_BYTES`] first bytes.
+    head: Vec<u8>,
+}
+
+/// Bytes [`Watched`] keeps: enough for a reply code and its separator.
+const WATCHED_BYTES: usize = 4;
+
+/// Whether `head` begins like an SMTP reply (RFC 5321 §4.2: a code of three digits, then a
+/// space or a hyphen), which no TLS record does (its first byte is a content type, 20–24).
+fn is_smtp_reply(head: &[u8]) -> bool {
+    matches!(head, [a, b, c, sep, ..]
+        if (b'2'..=b'5').contains(a) && b.is_ascii_digit() && c.is_ascii_digit()
+            && matches!(sep, b' ' | b'-'))
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        let room = WATCHED_BYTES - self.head.len();
+        if room > 0 {
+            let new = &buf.filled()[before..];
+            let take = &new[..new.len().min(room)];
+            self.head.extend_from_slice(take);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 
@@ -540,21 +627,6 @@ impl PlainConn {
                     self.pending.len()
                 ),
             ))
-        }
-    }
-
-    /// Watches the socket for `grace` and fails if any byte is readable.
-    /// The byte is only peeked: nothing is consumed, and we abort anyway.
-    async fn ensure_nothing_arrives(&self, grace: Duration) -> Result<(), Failure> {
-        let mut byte = [0u8; 1];
-        match timeout(grace, self.stream.peek(&mut byte)).await {
-            Ok(Ok(n)) if n > 0 => Err(Failure::new(
-                ProbeErrorKind::PipelinedData,
-                "server sent data after the STARTTLS 220 reply, before the TLS handshake",
-            )),
-            // Nothing arrived, the peer closed, or the socket errored: the
-            // handshake will report the latter two.
-            _ => Ok(()),
         }
     }
 
