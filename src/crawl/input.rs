@@ -9,16 +9,23 @@
 //!    lands in the same bucket, so a set per bucket is exact. Memory is one bucket's set
 //!    (16 bytes a distinct name, about 1/256 of the input).
 //!
+//! Except the first [`AHEAD_NAMES`] distinct names: pass 1 numbers them itself, in input
+//! order, and hands them over while it goes on spilling the rest, so the crawl starts at
+//! once instead of after a full read of the inputs (which a .com-sized zone makes minutes,
+//! and which the first domains' MX hosts, resolved and probed meanwhile, would add to). Their
+//! digests (16 bytes each) stay in memory so that their repeats are not spilled.
+//!
 //! Every name gets a stable index (its position in that order), and part `k` holds the names
 //! with index in `[k·size, (k+1)·size)`. The same inputs give the same numbering, which is what
 //! lets a crashed crawl skip exactly the parts it already wrote; the spill is simply redone
 //! on resume (it costs one read of the inputs). The hash order also spreads each provider's
-//! customers over the whole run instead of crawling a registry's sorted neighbours together.
+//! customers over the rest of the run instead of crawling a registry's sorted neighbours
+//! together.
 //!
 //! Disk: about the size of the names plus 3 bytes each (a .com-sized input of 160 million
 //! names spills ~4 GB), freed bucket by bucket as the crawl goes.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
@@ -44,6 +51,12 @@ const SPILL_BUFFER: usize = 32 << 10;
 /// Names per [`InputMsg::Names`]: one channel hand-over (and at most one wake-up of the
 /// dispatcher) per batch instead of per name.
 pub const NAME_BATCH: usize = 256;
+
+/// Distinct names the crawl has pass 1 number, in input order (see the module
+/// documentation): about a second of crawling, and a few MiB of digests and of names waiting
+/// to be handed over. Part of the numbering, so it never changes between a crawl and its
+/// resumption.
+pub const AHEAD_NAMES: usize = 1 << 16;
 
 /// A name to crawl, numbered.
 #[derive(Debug)]
@@ -103,19 +116,119 @@ impl Seen {
     }
 }
 
+/// Gives the distinct names their indices and the dispatcher its messages: names in batches,
+/// each part sealed once its last name is numbered. Names of `done` parts are numbered but
+/// not sent.
+struct Numbering<'a> {
+    next: u64,
+    part_size: u64,
+    done: &'a BTreeSet<u64>,
+    tally: &'a Tally,
+    batch: Vec<Numbered>,
+    /// Messages not handed over yet (pass 1 does not wait for the dispatcher).
+    outbox: VecDeque<InputMsg>,
+}
+
+impl<'a> Numbering<'a> {
+    fn new(part_size: u64, done: &'a BTreeSet<u64>, tally: &'a Tally) -> Self {
+        Numbering {
+            next: 0,
+            part_size,
+            done,
+            tally,
+            batch: Vec::with_capacity(NAME_BATCH),
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// Numbers the next distinct name.
+    fn push(&mut self, name: Name, source: usize) {
+        let index = self.next;
+        let part = index / self.part_size;
+        self.tally.names.fetch_add(1, Ordering::Relaxed);
+        let skipped = self.done.contains(&part);
+        if skipped {
+            self.tally.resumed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.batch.push(Numbered {
+                index,
+                name,
+                source,
+            });
+            if self.batch.len() == NAME_BATCH {
+                self.flush();
+            }
+        }
+        self.next += 1;
+        if self.next % self.part_size == 0 && !skipped {
+            self.flush();
+            self.outbox.push_back(InputMsg::Sealed {
+                part,
+                count: self.part_size as usize,
+            });
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(NAME_BATCH));
+            self.outbox.push_back(InputMsg::Names(batch));
+        }
+    }
+
+    /// Hands over what the channel takes now. False when the dispatcher has gone away.
+    fn offer(&mut self, tx: &mpsc::Sender<InputMsg>) -> bool {
+        while let Some(m) = self.outbox.pop_front() {
+            match tx.try_send(m) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(m)) => {
+                    self.outbox.push_front(m);
+                    return true;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
+    }
+
+    /// Hands over everything, waiting for room. False when the dispatcher has gone away.
+    fn deliver(&mut self, tx: &mpsc::Sender<InputMsg>) -> bool {
+        while let Some(m) = self.outbox.pop_front() {
+            if tx.blocking_send(m).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Seals the last part (if it is not full, and not done) and returns the distinct names.
+    fn finish(&mut self) -> u64 {
+        self.flush();
+        let last = self.next / self.part_size;
+        if self.next % self.part_size != 0 && !self.done.contains(&last) {
+            let count = (self.next - last * self.part_size) as usize;
+            self.outbox
+                .push_back(InputMsg::Sealed { part: last, count });
+        }
+        self.next
+    }
+}
+
 fn bucket_path(spill: &Path, bucket: usize) -> PathBuf {
     spill.join(format!("bucket-{bucket:03}"))
 }
 
-/// Pass 1: every source's names, in order, into the bucket files (the count goes to
-/// `tally.estimate`). Returns the coverage, or `None` when the dispatcher has gone away.
+/// Pass 1: the first `ahead` distinct names numbered, every other name of every source, in
+/// order, into the bucket files (the count goes to `tally.estimate`). Returns the coverage,
+/// or `None` when the dispatcher has gone away.
 fn spill_names(
     readers: Vec<NameReader>,
     spill: &Path,
     optout: &OptOut,
-    tally: &Tally,
-    send: &dyn Fn(InputMsg) -> bool,
+    (numbering, ahead_names): (&mut Numbering, usize),
+    tx: &mpsc::Sender<InputMsg>,
 ) -> Result<Option<Coverage>, String> {
+    let tally = numbering.tally;
     let io = |what: &str, e: std::io::Error| format!("spill {what} in {}: {e}", spill.display());
     if spill.exists() {
         std::fs::remove_dir_all(spill).map_err(|e| io("cleanup", e))?;
@@ -129,13 +242,14 @@ fn spill_names(
         .map_err(|e| io("file", e))?;
     let mut coverage = Coverage::default();
     let mut spilled = 0u64;
+    let mut ahead: HashSet<u128> = HashSet::new();
     for (source, mut reader) in readers.into_iter().enumerate() {
         let source = u16::try_from(source).map_err(|_| "more than 65535 inputs".to_string())?;
         for entry in reader.by_ref() {
             let name = match entry {
                 Ok(Entry::Name(n)) => n,
                 Ok(Entry::Bad(b)) => {
-                    if !send(InputMsg::Bad(b)) {
+                    if tx.blocking_send(InputMsg::Bad(b)).is_err() {
                         return Ok(None);
                     }
                     continue;
@@ -149,7 +263,24 @@ fn spill_names(
             let Ok(len) = u8::try_from(name.len()) else {
                 return Err(format!("internal: name longer than 255 bytes: {name:?}"));
             };
-            let w = &mut buckets[digest(name.as_bytes()) as usize % SPILL_BUCKETS];
+            let d = digest(name.as_bytes());
+            if ahead.len() < ahead_names {
+                if ahead.insert(d) {
+                    spilled += 1;
+                    let Some(parsed) = name_from_canonical(&name) else {
+                        return Err(format!("internal: unparsable name {name:?}"));
+                    };
+                    numbering.push(parsed, usize::from(source));
+                    if !numbering.offer(tx) {
+                        return Ok(None);
+                    }
+                }
+                continue;
+            }
+            if ahead.contains(&d) {
+                continue;
+            }
+            let w = &mut buckets[d as usize % SPILL_BUCKETS];
             let [s0, s1] = source.to_le_bytes();
             w.write_all(&[s0, s1, len])
                 .and_then(|()| w.write_all(name.as_bytes()))
@@ -182,13 +313,16 @@ fn read_entry(r: &mut impl Read, buf: &mut Vec<u8>) -> std::io::Result<Option<us
 }
 
 /// Reads every source on a thread of its own (spilling them to `spill`, see the module
-/// documentation) and sends the numbered names down `tx`. Names of `done` parts are numbered
-/// but not sent; names on the opt-out list are neither. The spill directory is removed at the
+/// documentation) and sends the numbered names down `tx`, the first `ahead` distinct ones
+/// (the crawl's is [`AHEAD_NAMES`]) while it spills. Names of `done` parts are numbered but
+/// not sent; names on the opt-out list are neither. The spill directory is removed at the
 /// end.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     readers: Vec<NameReader>,
     spill: PathBuf,
     part_size: u64,
+    ahead: usize,
     done: BTreeSet<u64>,
     optout: Arc<OptOut>,
     tally: Arc<Tally>,
@@ -196,7 +330,8 @@ pub fn spawn(
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let send = |m: InputMsg| tx.blocking_send(m).is_ok();
-        let coverage = match spill_names(readers, &spill, &optout, &tally, &send) {
+        let mut numbering = Numbering::new(part_size, &done, &tally);
+        let coverage = match spill_names(readers, &spill, &optout, (&mut numbering, ahead), &tx) {
             Ok(Some(c)) => c,
             Ok(None) => return,
             Err(e) => {
@@ -204,17 +339,11 @@ pub fn spawn(
                 return;
             }
         };
-        let mut index = 0u64;
         let mut name = Vec::with_capacity(256);
-        let mut batch = Vec::with_capacity(NAME_BATCH);
-        let flush = |batch: &mut Vec<Numbered>| {
-            batch.is_empty()
-                || send(InputMsg::Names(std::mem::replace(
-                    batch,
-                    Vec::with_capacity(NAME_BATCH),
-                )))
-        };
         for bucket in 0..SPILL_BUCKETS {
+            if !numbering.deliver(&tx) {
+                return;
+            }
             let path = bucket_path(&spill, bucket);
             let mut r = match File::open(&path) {
                 Ok(f) => BufReader::with_capacity(SPILL_BUFFER, f),
@@ -248,29 +377,8 @@ pub fn spawn(
                     )));
                     return;
                 };
-                let part = index / part_size;
-                tally.names.fetch_add(1, Ordering::Relaxed);
-                if done.contains(&part) {
-                    tally.resumed.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    batch.push(Numbered {
-                        index,
-                        name: parsed,
-                        source,
-                    });
-                    if batch.len() == NAME_BATCH && !flush(&mut batch) {
-                        return;
-                    }
-                }
-                index += 1;
-                if index % part_size == 0
-                    && !done.contains(&part)
-                    && !(flush(&mut batch)
-                        && send(InputMsg::Sealed {
-                            part,
-                            count: part_size as usize,
-                        }))
-                {
+                numbering.push(parsed, source);
+                if !numbering.outbox.is_empty() && !numbering.deliver(&tx) {
                     return;
                 }
             }
@@ -278,20 +386,10 @@ pub fn spawn(
             let _ = std::fs::remove_file(&path);
         }
         let _ = std::fs::remove_dir_all(&spill);
-        if !flush(&mut batch) {
-            return;
+        let distinct = numbering.finish();
+        if numbering.deliver(&tx) {
+            send(InputMsg::End { coverage, distinct });
         }
-        let last = index / part_size;
-        if index % part_size != 0 && !done.contains(&last) {
-            let count = (index - last * part_size) as usize;
-            if !send(InputMsg::Sealed { part: last, count }) {
-                return;
-            }
-        }
-        send(InputMsg::End {
-            coverage,
-            distinct: index,
-        });
     })
 }
 
@@ -313,7 +411,13 @@ mod tests {
     type StageOutput = (Vec<(u64, String, usize)>, Vec<(u64, usize)>, u64, u64, bool);
 
     /// Runs the input stage over `lists` (one list file each) and collects what it sends.
-    fn run_stage(lists: &[&str], part_size: u64, done: &[u64], optout: &str) -> StageOutput {
+    fn run_stage(
+        lists: &[&str],
+        part_size: u64,
+        ahead: usize,
+        done: &[u64],
+        optout: &str,
+    ) -> StageOutput {
         let dir = std::env::temp_dir().join(format!(
             "dane-survey-input-{}-{}",
             std::process::id(),
@@ -343,6 +447,7 @@ mod tests {
             readers,
             spill.clone(),
             part_size,
+            ahead,
             done.iter().copied().collect(),
             optout,
             tally.clone(),
@@ -375,40 +480,55 @@ mod tests {
     #[test]
     fn every_distinct_name_once_numbered_the_same_way_each_time() {
         // Repeats within a source (not consecutive) and across sources, case differences,
-        // an opted-out name, more names than one part.
+        // an opted-out name, more names than one part; none, some, and all of them numbered
+        // by pass 1.
         let mut a: Vec<String> = (0..2500).map(|i| format!("d{i}.test")).collect();
+        a.insert(10, "d5.test".into());
+        a.insert(20, "blocked.example".into());
         a.push("D7.Test".into());
         a.push("d1.test".into());
-        a.push("blocked.example".into());
         let b: Vec<String> = (2000..3000).map(|i| format!("d{i}.test")).collect();
         let (a, b) = (a.join("\n"), b.join("\n"));
-        let (names, sealed, distinct, opted, spill_left) =
-            run_stage(&[&a, &b], 1000, &[], "blocked.example\n");
-        assert_eq!(distinct, 3000);
-        assert_eq!(opted, 1);
-        assert!(!spill_left, "the spill is removed at the end");
-        let mut seen: Vec<&str> = names.iter().map(|(_, n, _)| n.as_str()).collect();
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), 3000, "each name once");
-        assert!(names
-            .iter()
-            .enumerate()
-            .all(|(i, (ix, _, _))| *ix == i as u64));
-        // A name from both sources is attributed to the first source it appears in.
-        for (_, n, src) in &names {
-            let i: u32 = n[1..n.find('.').unwrap()].parse().unwrap();
-            assert_eq!(*src, usize::from(i >= 2500), "{n}");
+        for ahead in [0, 1, 700, 2999, 3000, 10_000] {
+            let (names, sealed, distinct, opted, spill_left) =
+                run_stage(&[&a, &b], 1000, ahead, &[], "blocked.example\n");
+            assert_eq!(distinct, 3000, "ahead {ahead}");
+            assert_eq!(opted, 1);
+            assert!(!spill_left, "the spill is removed at the end");
+            let mut seen: Vec<&str> = names.iter().map(|(_, n, _)| n.as_str()).collect();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), 3000, "each name once");
+            assert!(names
+                .iter()
+                .enumerate()
+                .all(|(i, (ix, _, _))| *ix == i as u64));
+            // Pass 1 numbers the first distinct names in input order (the opted-out one and
+            // the repeat of d5 are not among them).
+            let first = ahead.min(3000);
+            assert!(
+                names[..first]
+                    .iter()
+                    .enumerate()
+                    .all(|(i, (_, n, _))| *n == format!("d{i}.test.")),
+                "ahead {ahead}"
+            );
+            // A name from both sources is attributed to the first source it appears in.
+            for (_, n, src) in &names {
+                let i: u32 = n[1..n.find('.').unwrap()].parse().unwrap();
+                assert_eq!(*src, usize::from(i >= 2500), "{n}");
+            }
+            assert_eq!(sealed, vec![(0, 1000), (1, 1000), (2, 1000)]);
+            // Same inputs, same numbering; a resumed run skips the parts it has.
+            let (again, sealed2, _, _, _) =
+                run_stage(&[&a, &b], 1000, ahead, &[1], "blocked.example\n");
+            assert_eq!(sealed2, vec![(0, 1000), (2, 1000)]);
+            let expect: Vec<_> = names
+                .iter()
+                .filter(|(ix, _, _)| !(1000..2000).contains(ix))
+                .cloned()
+                .collect();
+            assert_eq!(again, expect, "ahead {ahead}");
         }
-        assert_eq!(sealed, vec![(0, 1000), (1, 1000), (2, 1000)]);
-        // Same inputs, same numbering; a resumed run skips the parts it has.
-        let (again, sealed2, _, _, _) = run_stage(&[&a, &b], 1000, &[1], "blocked.example\n");
-        assert_eq!(sealed2, vec![(0, 1000), (2, 1000)]);
-        let expect: Vec<_> = names
-            .iter()
-            .filter(|(ix, _, _)| !(1000..2000).contains(ix))
-            .cloned()
-            .collect();
-        assert_eq!(again, expect);
     }
 }

@@ -387,6 +387,7 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
         readers,
         dir.join(SPILL_DIR),
         cfg.part_size,
+        input::AHEAD_NAMES,
         done.clone(),
         optout.clone(),
         tally.clone(),
