@@ -46,12 +46,54 @@ pub enum WriterMsg {
     },
 }
 
-#[derive(Default)]
+/// A part being assembled.
 struct PartBuf {
+    /// Its size, once the input stage has sealed it.
     expected: Option<usize>,
-    domains: Vec<(u64, DomainRow)>,
+    /// The rows by position in the part (index − first index), so that the part is in input
+    /// order when complete without sorting or moving rows again.
+    domains: Vec<Option<DomainRow>>,
+    /// Rows in `domains`.
+    filled: usize,
     hosts: Vec<HostRow>,
     probes: Vec<ProbeRow>,
+}
+
+/// Room made for a part's rows when it opens (a part can be smaller, or much larger).
+const PART_ROOM: usize = 16 * 1024;
+
+impl PartBuf {
+    fn new(part_size: u64) -> Self {
+        PartBuf {
+            expected: None,
+            domains: Vec::with_capacity(
+                usize::try_from(part_size)
+                    .unwrap_or(PART_ROOM)
+                    .min(PART_ROOM),
+            ),
+            filled: 0,
+            hosts: Vec::new(),
+            probes: Vec::new(),
+        }
+    }
+
+    /// Puts a domain's row at its position. A position already filled is a bug upstream.
+    fn put(&mut self, at: usize, row: DomainRow) -> Result<()> {
+        if self.domains.len() <= at {
+            self.domains.resize_with(at + 1, || None);
+        }
+        let slot = &mut self.domains[at];
+        if slot.is_some() {
+            bail!("internal: domain {} of a part finished twice", at);
+        }
+        *slot = Some(row);
+        self.filled += 1;
+        Ok(())
+    }
+
+    fn complete(&self) -> bool {
+        self.expected == Some(self.filled)
+    }
 }
 
 /// Finds the parts a previous run committed, deletes what it left half-done, and returns the
@@ -70,14 +112,23 @@ pub fn recover(dir: &Path) -> Result<BTreeSet<u64>> {
     Ok(done)
 }
 
-/// Writes one part: hosts, probes, then domains (the commit).
+/// Writes one part: hosts, probes, then domains (the commit), the domains in input order
+/// (by position in the part; an empty position is a bug upstream).
 pub fn write_part(
     dir: &Path,
     part: u64,
-    domains: Vec<(u64, DomainRow)>,
+    domains: Vec<Option<DomainRow>>,
     mut hosts: Vec<HostRow>,
     mut probes: Vec<ProbeRow>,
 ) -> Result<()> {
+    let expected = domains.len();
+    let rows: Vec<DomainRow> = domains.into_iter().flatten().collect();
+    if rows.len() != expected {
+        bail!(
+            "internal: part {part} has {} of its {expected} domains",
+            rows.len()
+        );
+    }
     hosts.sort_by(|a, b| a.host.cmp(&b.host));
     probes.sort_by(|a, b| (&a.host, &a.address).cmp(&(&b.host, &b.address)));
     if !hosts.is_empty() {
@@ -86,18 +137,6 @@ pub fn write_part(
     if !probes.is_empty() {
         snapshot::write_probes(&snapshot::part_path(dir, Table::Probes, part), &probes)?;
     }
-    // In input order; the rows are large, so their positions are sorted, not the rows.
-    let mut order: Vec<(u64, usize)> = domains
-        .iter()
-        .enumerate()
-        .map(|(at, (index, _))| (*index, at))
-        .collect();
-    order.sort_unstable();
-    let mut slots: Vec<Option<DomainRow>> = domains.into_iter().map(|(_, r)| Some(r)).collect();
-    let rows: Vec<DomainRow> = order
-        .iter()
-        .filter_map(|&(_, at)| slots[at].take())
-        .collect();
     snapshot::write_domains(&snapshot::part_path(dir, Table::Domains, part), &rows)
 }
 
@@ -129,8 +168,9 @@ pub async fn run(
             WriterMsg::Done(batch) => {
                 for d in batch {
                     let part = d.index / part_size;
-                    let buf = open.entry(part).or_default();
-                    buf.domains.push((d.index, d.row));
+                    let buf = open.entry(part).or_insert_with(|| PartBuf::new(part_size));
+                    // Below part_size, which fits the part's vector.
+                    buf.put((d.index % part_size) as usize, d.row)?;
                     buf.hosts.extend(d.hosts);
                     buf.probes.extend(d.probes);
                     if touched.last() != Some(&part) {
@@ -139,7 +179,9 @@ pub async fn run(
                 }
             }
             WriterMsg::Sealed { part, count } => {
-                open.entry(part).or_default().expected = Some(count);
+                open.entry(part)
+                    .or_insert_with(|| PartBuf::new(part_size))
+                    .expected = Some(count);
                 touched.push(part);
             }
         }
@@ -148,7 +190,7 @@ pub async fn run(
         for &part in &touched {
             // Taken out only once every domain of the part is in.
             let buf = match open.entry(part) {
-                Entry::Occupied(b) if b.get().expected == Some(b.get().domains.len()) => b.remove(),
+                Entry::Occupied(b) if b.get().complete() => b.remove(),
                 _ => continue,
             };
             let d = dir.clone();
@@ -167,9 +209,100 @@ pub async fn run(
     if let Some((part, buf)) = open.iter().next() {
         bail!(
             "part {part} was left incomplete ({} of {:?} domains); it will be redone on resume",
-            buf.domains.len(),
+            buf.filled,
             buf.expected
         );
     }
     Ok(committed.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::DomainVerdict;
+
+    fn row(name: &str) -> DomainRow {
+        DomainRow {
+            domain: name.to_owned(),
+            tld: "test".to_owned(),
+            source: "list.txt".to_owned(),
+            mx_lookup: "secure NXDOMAIN".to_owned(),
+            mx_security: Some("secure".to_owned()),
+            mx: Vec::new(),
+            primary_hosts: Vec::new(),
+            provider: None,
+            providers: Vec::new(),
+            verdict: DomainVerdict::Nxdomain,
+            all_hosts_verdict: None,
+            reason: "the domain does not exist".to_owned(),
+            checked_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_are_committed_complete_and_in_input_order() {
+        let dir = std::env::temp_dir().join(format!(
+            "dane-survey-parts-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        for t in Table::ALL {
+            std::fs::create_dir_all(dir.join(t.name())).unwrap();
+        }
+        let (tx, rx) = mpsc::channel(8);
+        let (low_tx, low_rx) = watch::channel(0);
+        let writer = tokio::spawn(run(
+            dir.clone(),
+            4,
+            BTreeSet::new(),
+            rx,
+            low_tx,
+            Arc::new(Tally::default()),
+        ));
+        // Part 0 (0..4) and part 1 (4..6, sealed short), finishing out of order.
+        let done = |i: u64| DomainDone {
+            index: i,
+            row: row(&format!("d{i}.test")),
+            hosts: Vec::new(),
+            probes: Vec::new(),
+        };
+        tx.send(WriterMsg::Done(vec![done(5), done(2), done(0)]))
+            .await
+            .unwrap();
+        tx.send(WriterMsg::Sealed { part: 1, count: 2 })
+            .await
+            .unwrap();
+        tx.send(WriterMsg::Done(vec![done(3), done(4)]))
+            .await
+            .unwrap();
+        tx.send(WriterMsg::Sealed { part: 0, count: 4 })
+            .await
+            .unwrap();
+        assert_eq!(*low_rx.borrow(), 0, "part 0 still lacks d1");
+        tx.send(WriterMsg::Done(vec![done(1)])).await.unwrap();
+        drop(tx);
+        assert_eq!(writer.await.unwrap().unwrap(), 2);
+        assert_eq!(*low_rx.borrow(), 2);
+        let names = |part: u64| -> Vec<String> {
+            snapshot::read_domains(&snapshot::part_path(&dir, Table::Domains, part))
+                .unwrap()
+                .into_iter()
+                .map(|r| r.domain)
+                .collect()
+        };
+        assert_eq!(names(0), ["d0.test", "d1.test", "d2.test", "d3.test"]);
+        assert_eq!(names(1), ["d4.test", "d5.test"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_domain_finished_twice_is_refused() {
+        let mut part = PartBuf::new(4);
+        part.put(1, row("a.test")).unwrap();
+        assert!(part.put(1, row("b.test")).is_err());
+        part.expected = Some(2);
+        assert!(!part.complete());
+        part.put(0, row("c.test")).unwrap();
+        assert!(part.complete());
+    }
 }
