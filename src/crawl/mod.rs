@@ -487,9 +487,11 @@ const WRITER_BATCH: usize = 256;
 ///
 /// The domains in progress are futures of this one task (not a task each): starting one is
 /// an allocation, and an answer from the resolver wakes this task once for however many
-/// domains it completes, instead of a runtime task and a cross-thread wake-up per domain.
-/// What is heavy and rare (a host's resolution and SMTP probes) runs as tasks of its own
-/// ([`host_entry`]), so the runtime's other workers share it.
+/// domains it completes, instead of a runtime task and a wake-up per domain. What is slow and
+/// rare (a host's resolution and SMTP probes) runs as tasks of its own ([`host_entry`]), so
+/// that it holds up only the domains that need that host; its certificate checks go to the
+/// blocking pool. The `crawl` command runs all of this on one thread (see
+/// [`crate::operations::main`]).
 struct Dispatch<'a> {
     shared: &'a Arc<Shared>,
     cfg: &'a CrawlConfig,
