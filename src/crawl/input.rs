@@ -214,6 +214,20 @@ impl<'a> Numbering<'a> {
     }
 }
 
+/// A name as the zone-list readers hand it out (normalised), parsed. They hand out nothing
+/// else, so a failure is our bug; but losing one name silently would be worse than stopping.
+fn parse_normalised(name: &[u8]) -> Result<Name, String> {
+    std::str::from_utf8(name)
+        .ok()
+        .and_then(name_from_canonical)
+        .ok_or_else(|| {
+            format!(
+                "internal: unparsable name {:?}",
+                String::from_utf8_lossy(name)
+            )
+        })
+}
+
 fn bucket_path(spill: &Path, bucket: usize) -> PathBuf {
     spill.join(format!("bucket-{bucket:03}"))
 }
@@ -225,7 +239,8 @@ fn spill_names(
     readers: Vec<NameReader>,
     spill: &Path,
     optout: &OptOut,
-    (numbering, ahead_names): (&mut Numbering, usize),
+    numbering: &mut Numbering,
+    ahead_names: usize,
     tx: &mpsc::Sender<InputMsg>,
 ) -> Result<Option<Coverage>, String> {
     let tally = numbering.tally;
@@ -241,7 +256,8 @@ fn spill_names(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| io("file", e))?;
     let mut coverage = Coverage::default();
-    let mut spilled = 0u64;
+    // Names numbered here or spilled: the progress bar's estimate of the distinct names.
+    let mut counted = 0u64;
     let mut ahead: HashSet<u128> = HashSet::new();
     for (source, mut reader) in readers.into_iter().enumerate() {
         let source = u16::try_from(source).map_err(|_| "more than 65535 inputs".to_string())?;
@@ -266,11 +282,8 @@ fn spill_names(
             let d = digest(name.as_bytes());
             if ahead.len() < ahead_names {
                 if ahead.insert(d) {
-                    spilled += 1;
-                    let Some(parsed) = name_from_canonical(&name) else {
-                        return Err(format!("internal: unparsable name {name:?}"));
-                    };
-                    numbering.push(parsed, usize::from(source));
+                    counted += 1;
+                    numbering.push(parse_normalised(name.as_bytes())?, usize::from(source));
                     if !numbering.offer(tx) {
                         return Ok(None);
                     }
@@ -285,9 +298,9 @@ fn spill_names(
             w.write_all(&[s0, s1, len])
                 .and_then(|()| w.write_all(name.as_bytes()))
                 .map_err(|e| io("write", e))?;
-            spilled += 1;
-            if spilled % 4096 == 0 {
-                tally.estimate.store(spilled, Ordering::Relaxed);
+            counted += 1;
+            if counted % 4096 == 0 {
+                tally.estimate.store(counted, Ordering::Relaxed);
             }
         }
         coverage.add(reader.into_coverage());
@@ -295,7 +308,7 @@ fn spill_names(
     for w in buckets {
         w.into_inner().map_err(|e| io("write", e.into_error()))?;
     }
-    tally.estimate.store(spilled, Ordering::Relaxed);
+    tally.estimate.store(counted, Ordering::Relaxed);
     Ok(Some(coverage))
 }
 
@@ -331,7 +344,7 @@ pub fn spawn(
     std::thread::spawn(move || {
         let send = |m: InputMsg| tx.blocking_send(m).is_ok();
         let mut numbering = Numbering::new(part_size, &done, &tally);
-        let coverage = match spill_names(readers, &spill, &optout, (&mut numbering, ahead), &tx) {
+        let coverage = match spill_names(readers, &spill, &optout, &mut numbering, ahead, &tx) {
             Ok(Some(c)) => c,
             Ok(None) => return,
             Err(e) => {
@@ -339,11 +352,12 @@ pub fn spawn(
                 return;
             }
         };
+        // What pass 1 numbered and the channel had no room for yet.
+        if !numbering.deliver(&tx) {
+            return;
+        }
         let mut name = Vec::with_capacity(256);
         for bucket in 0..SPILL_BUCKETS {
-            if !numbering.deliver(&tx) {
-                return;
-            }
             let path = bucket_path(&spill, bucket);
             let mut r = match File::open(&path) {
                 Ok(f) => BufReader::with_capacity(SPILL_BUFFER, f),
@@ -365,20 +379,14 @@ pub fn spawn(
                 if !seen.insert(&name) {
                     continue;
                 }
-                let parsed = std::str::from_utf8(&name)
-                    .ok()
-                    .and_then(name_from_canonical);
-                let Some(parsed) = parsed else {
-                    // NameReader hands out normalised names only; a failure here is our bug,
-                    // but losing one name silently is worse than stopping.
-                    send(InputMsg::Failed(format!(
-                        "internal: unparsable name {:?}",
-                        String::from_utf8_lossy(&name)
-                    )));
-                    return;
-                };
-                numbering.push(parsed, source);
-                if !numbering.outbox.is_empty() && !numbering.deliver(&tx) {
+                match parse_normalised(&name) {
+                    Ok(parsed) => numbering.push(parsed, source),
+                    Err(e) => {
+                        send(InputMsg::Failed(e));
+                        return;
+                    }
+                }
+                if !numbering.deliver(&tx) {
                     return;
                 }
             }
