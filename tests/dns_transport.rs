@@ -412,3 +412,81 @@ async fn untrusted_resolver_is_refused() {
     let e = Resolver::new(ResolverConfig::new(vec!["192.0.2.53:53".parse().unwrap()])).unwrap_err();
     assert!(e.contains("not on loopback"), "{e}");
 }
+
+#[tokio::test]
+async fn siblings_share_the_cap_and_the_counts() {
+    // A sibling on another thread's runtime (the crawl's second dispatcher) answers its own
+    // queries, counts them with the first client's stats, and shares its cap on queries in
+    // flight: with a silent server and a cap of 3, ten queries over both clients put exactly
+    // three on the wire.
+    let silent = fake(Behaviour::Silent).await;
+    let mut c = config(silent.addr);
+    c.timeout = Duration::from_secs(5);
+    c.max_timeout = Duration::from_secs(5);
+    c.retries = 0;
+    c.max_in_flight = 3;
+    let r = Arc::new(Resolver::new(c).unwrap());
+    let on_main: Vec<_> = (0..5)
+        .map(|i| {
+            let r = r.clone();
+            tokio::spawn(async move {
+                r.query(&name(&format!("m{i}.example.")), RecordType::A)
+                    .await
+            })
+        })
+        .collect();
+    let (r2, stop) = (r.clone(), Arc::new(tokio::sync::Notify::new()));
+    let stop2 = stop.clone();
+    let other = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let s = Arc::new(r2.sibling().unwrap());
+            for i in 0..5 {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.query(&name(&format!("o{i}.example.")), RecordType::A)
+                        .await
+                });
+            }
+            stop2.notified().await;
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(silent.udp_seen.load(Ordering::SeqCst), 3);
+    assert_eq!(r.stats().sent, 3);
+    stop.notify_one();
+    other.join().unwrap();
+    on_main.iter().for_each(|j| j.abort());
+
+    let f = fake(Behaviour::Answer).await;
+    let r = Arc::new(Resolver::new(config(f.addr)).unwrap());
+    let r2 = r.clone();
+    let answers = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let s = r2.sibling().unwrap();
+            let mut got = Vec::new();
+            for i in 0..20 {
+                got.push(a_of(
+                    &s.query(&name(&format!("s{i}.example.")), RecordType::A)
+                        .await
+                        .unwrap()
+                        .message,
+                ));
+            }
+            got
+        })
+    });
+    // Joined off this runtime's thread, which serves the fake resolver.
+    let answers = tokio::task::spawn_blocking(move || answers.join().unwrap())
+        .await
+        .unwrap();
+    assert!(answers.iter().all(|a| a == &vec![REAL]));
+    assert_eq!(r.stats().answered, 20);
+}

@@ -40,7 +40,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpStream, UdpSocket};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
@@ -900,6 +900,72 @@ impl Drop for Server {
     }
 }
 
+/// The cap on queries in flight, shared by a client and its siblings.
+///
+/// Exists because every query takes and returns a permit: tokio's `Semaphore` locks its
+/// waiter list on every return (a few per cent of a crawl's CPU), while this takes a permit
+/// with one compare-and-swap and returns it with one add, touching the waiters only when
+/// someone waits — which, with the crawl's domains in flight sized to the cap, is rare.
+struct InFlight {
+    /// Permits free.
+    free: AtomicUsize,
+    /// Queries parked in [`InFlight::acquire`].
+    waiting: AtomicUsize,
+    returned: Notify,
+}
+
+/// A query's place in flight, given back on drop.
+struct InFlightPermit<'a>(&'a InFlight);
+
+impl Drop for InFlightPermit<'_> {
+    fn drop(&mut self) {
+        let cap = self.0;
+        cap.free.fetch_add(1, Ordering::SeqCst);
+        if cap.waiting.load(Ordering::SeqCst) > 0 {
+            cap.returned.notify_one();
+        }
+    }
+}
+
+impl InFlight {
+    fn new(permits: usize) -> Self {
+        InFlight {
+            free: AtomicUsize::new(permits),
+            waiting: AtomicUsize::new(0),
+            returned: Notify::new(),
+        }
+    }
+
+    fn try_acquire(&self) -> Option<InFlightPermit<'_>> {
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| InFlightPermit(self))
+    }
+
+    async fn acquire(&self) -> InFlightPermit<'_> {
+        loop {
+            // Registered before looking again, so a permit returned in between either is
+            // seen here or notifies us (both sides use SeqCst on `waiting` and `free`). A
+            // notification we do not use is passed on to the next waiter when `returned` is
+            // dropped.
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            if let Some(p) = self.try_acquire() {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                return p;
+            }
+            returned.await;
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            if let Some(p) = self.try_acquire() {
+                return p;
+            }
+        }
+    }
+}
+
 /// Times out the UDP queries of every lane.
 ///
 /// One task per client instead of one runtime timer per query: it looks at the front of each
@@ -955,8 +1021,10 @@ impl Sweeper {
 pub struct Resolver {
     config: ResolverConfig,
     servers: Vec<Server>,
-    limiter: Option<DefaultDirectRateLimiter>,
-    in_flight: Semaphore,
+    /// Shared with the client's siblings ([`Resolver::sibling`]), like `in_flight` and
+    /// `stats`: the limits hold for the survey, not per thread.
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    in_flight: Arc<InFlight>,
     stats: Arc<Stats>,
     next: AtomicUsize,
     sweeper: Arc<Sweeper>,
@@ -981,7 +1049,7 @@ impl std::fmt::Debug for Resolver {
 #[derive(Debug)]
 pub struct Response {
     /// The decoded message: header, question, answer section without its DNSSEC proof
-    /// material, and the EDNS OPT (see [`decode_answer`](super::wire::decode_answer)); the
+    /// material, and the EDNS OPT (see [`decode_answer`]); the
     /// authority section and other additional records are checked but not kept.
     pub message: Message,
     /// The server that sent it.
@@ -1022,7 +1090,39 @@ impl Resolver {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err("Resolver::new must be called inside a Tokio runtime".into());
         }
-        let stats = Arc::new(Stats::default());
+        let limiter = config
+            .qps
+            .map(|q| Arc::new(RateLimiter::direct(Quota::per_second(q))));
+        let in_flight = Arc::new(InFlight::new(config.max_in_flight.max(1)));
+        Self::with_transport(config, limiter, in_flight, Arc::new(Stats::default()))
+    }
+
+    /// Another client for the same resolvers, with sockets (and their tasks) of its own on
+    /// the calling thread's runtime, under this client's limits (rate, queries in flight) and
+    /// counting into its [`Stats`].
+    ///
+    /// Exists so that several current-thread runtimes can each ask the resolvers without an
+    /// answer ever crossing threads to reach its query (a wake-up, often a context switch,
+    /// per answer), while the survey stays as polite as one client.
+    pub fn sibling(&self) -> Result<Self, String> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err("Resolver::sibling must be called inside a Tokio runtime".into());
+        }
+        Self::with_transport(
+            self.config.clone(),
+            self.limiter.clone(),
+            self.in_flight.clone(),
+            self.stats.clone(),
+        )
+    }
+
+    /// Opens the sockets and starts their tasks and the sweeper's on the current runtime.
+    fn with_transport(
+        config: ResolverConfig,
+        limiter: Option<Arc<DefaultDirectRateLimiter>>,
+        in_flight: Arc<InFlight>,
+        stats: Arc<Stats>,
+    ) -> Result<Self, String> {
         let mut servers = Vec::with_capacity(config.servers.len());
         for &addr in &config.servers {
             let lanes = (0..config.udp_sockets.max(1))
@@ -1048,10 +1148,8 @@ impl Resolver {
         let tick = (config.timeout / 8).clamp(Duration::from_millis(5), Duration::from_millis(100));
         let sweeper_task = tokio::spawn(sweeper.clone().run(lanes, stats.clone(), tick));
         Ok(Resolver {
-            limiter: config
-                .qps
-                .map(|q| RateLimiter::direct(Quota::per_second(q))),
-            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            limiter,
+            in_flight,
             servers,
             config,
             stats,
@@ -1087,11 +1185,11 @@ impl Resolver {
     /// Sends one query (RD, DO, EDNS payload 1232) and returns the first acceptable answer,
     /// retrying lost, late and unusable answers with a doubling timeout.
     pub async fn query(&self, name: &Name, rtype: RecordType) -> Result<Response, DnsFailure> {
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| DnsFailure::Network("resolver shut down".into()))?;
+        let _permit = match self.in_flight.try_acquire() {
+            Some(p) => p,
+            // Boxed: waiting is rare, and its future would make every query's larger.
+            None => Box::pin(self.in_flight.acquire()).await,
+        };
         let mut wait = self.config.timeout;
         let mut last = DnsFailure::Timeout;
         let mut last_servfail = None;
@@ -1225,5 +1323,41 @@ impl Resolver {
                 Err(DnsFailure::Timeout)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn in_flight_cap_holds_under_contention_and_nobody_is_forgotten() {
+        let cap = Arc::new(InFlight::new(3));
+        let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs: Vec<_> = (0..400)
+            .map(|i| {
+                let (cap, now, peak) = (cap.clone(), now.clone(), peak.clone());
+                tokio::spawn(async move {
+                    let _p = match cap.try_acquire() {
+                        Some(p) => p,
+                        None => cap.acquire().await,
+                    };
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    if i % 7 == 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
+                    now.fetch_sub(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap();
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 3);
+        assert_eq!(cap.free.load(Ordering::SeqCst), 3);
+        assert_eq!(cap.waiting.load(Ordering::SeqCst), 0);
     }
 }

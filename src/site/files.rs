@@ -20,7 +20,7 @@ pub const MARKER: &str = ".dane-survey-site";
 const MAX_SLUG: usize = 80;
 
 /// A file-name stem for `name`: lower-case `[a-z0-9._-]`, not starting with `.` or `-`, at most
-/// [`MAX_SLUG`] characters; when anything had to change (or `name` is empty), `-` and the first
+/// `MAX_SLUG` characters; when anything had to change (or `name` is empty), `-` and the first
 /// 8 bytes of the SHA-256 of `name` in hex are appended. So `mail.example` stays
 /// `mail.example`, and two names that differ only in dropped characters still get two files.
 pub fn slug(name: &str) -> String {
