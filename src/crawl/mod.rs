@@ -12,7 +12,9 @@
 //! ```
 //!
 //! * [`input`] numbers the distinct names and cuts them into parts of `part_size`.
-//! * The dispatcher drives each domain as a future of its own task: [`crate::survey::mx_stage`],
+//! * A dispatcher (one per `--threads`, each on a current-thread runtime with DNS sockets of its
+//!   own; the first reads the input and passes batches on) drives each domain as a future of
+//!   its own task: [`crate::survey::mx_stage`],
 //!   then for each MX host the memoised [`crate::survey::check_host`] (one resolution per
 //!   host per snapshot, on a task of its own), whose SMTP sessions
 //!   go through [`politeness::CrawlProber`] (one session per address and SNI per snapshot,
@@ -37,6 +39,7 @@ pub mod records;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,8 +99,11 @@ pub struct CrawlConfig {
     pub probe_all: bool,
     /// SMTP politeness limits.
     pub smtp: SmtpLimits,
-    /// Domains in progress at once.
+    /// Domains in progress at once (in all, split over the dispatchers).
     pub domains_in_flight: usize,
+    /// Dispatcher threads: each drives its share of the domains on a runtime of its own,
+    /// with DNS sockets of its own ([`Resolver::sibling`]) under the shared limits.
+    pub dispatchers: usize,
     /// Domains per part.
     pub part_size: u64,
     /// Parts allowed open (in progress) at once.
@@ -136,15 +142,40 @@ struct HostEntry {
     rows: Mutex<Option<(HostRow, Vec<ProbeRow>)>>,
 }
 
-/// What every domain task shares.
+/// What the domains of one dispatcher share: its DNS client, and the crawl's memo tables,
+/// SMTP limits and counters (the same for every dispatcher, so each host is resolved and each
+/// address probed once however the domains are split).
 struct Shared {
     ctx: CheckContext,
-    prober: CrawlProber,
+    prober: Arc<CrawlProber>,
     /// By name (hickory compares and hashes names case-insensitively, as DNS does).
-    hosts: Memo<Name, Arc<HostEntry>>,
+    hosts: Arc<Memo<Name, Arc<HostEntry>>>,
     optout: Arc<OptOut>,
-    sources: Vec<String>,
+    sources: Arc<[String]>,
     tally: Arc<Tally>,
+}
+
+impl Shared {
+    /// The same for a dispatcher on another thread: a sibling DNS client on that thread's
+    /// runtime (call it there), everything else shared.
+    fn sibling(&self) -> Result<Shared> {
+        let c = &self.ctx;
+        Ok(Shared {
+            ctx: CheckContext {
+                resolver: c.resolver.sibling().map_err(|e| anyhow!(e))?,
+                probe: c.probe.clone(),
+                at: c.at,
+                allow_loopback: c.allow_loopback,
+                smtp_port: c.smtp_port,
+                probe_without_tlsa: c.probe_without_tlsa,
+            },
+            prober: self.prober.clone(),
+            hosts: self.hosts.clone(),
+            optout: self.optout.clone(),
+            sources: self.sources.clone(),
+            tally: self.tally.clone(),
+        })
+    }
 }
 
 /// Where the input stage spills the names between its two passes, inside the snapshot being
@@ -247,6 +278,7 @@ fn settings(cfg: &CrawlConfig, fp: &str, optout: &OptOut) -> BTreeMap<String, St
     put("fingerprint", fp.to_string());
     put("part_size", cfg.part_size.to_string());
     put("domains_in_flight", cfg.domains_in_flight.to_string());
+    put("threads", cfg.dispatchers.to_string());
     put("dns_max_in_flight", cfg.resolver.max_in_flight.to_string());
     put(
         "dns_timeout_ms",
@@ -365,10 +397,10 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
             smtp_port: 25,
             probe_without_tlsa: cfg.probe_all,
         },
-        prober: CrawlProber::new(&cfg.smtp, optout.clone(), tally.clone()),
-        hosts: Memo::default(),
+        prober: Arc::new(CrawlProber::new(&cfg.smtp, optout.clone(), tally.clone())),
+        hosts: Arc::new(Memo::default()),
         optout: optout.clone(),
-        sources: cfg.inputs.clone(),
+        sources: cfg.inputs.clone().into(),
         tally: tally.clone(),
     });
     preload(&shared, &dir, &done)?;
@@ -405,16 +437,66 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
         tally.clone(),
     ));
 
+    let dispatchers = cfg.dispatchers.max(1);
+    let limits = Limits {
+        // Split evenly, rounded up: the total may exceed the setting by a few domains.
+        domains_in_flight: cfg.domains_in_flight.max(1).div_ceil(dispatchers),
+        dns_in_flight: cfg.resolver.max_in_flight.max(1).div_ceil(dispatchers),
+        part_size: cfg.part_size,
+        open_parts: cfg.max_open_parts.max(1),
+    };
+    let mut helpers = Vec::new();
+    let mut helper_threads = Vec::new();
+    for k in 1..dispatchers {
+        let (h_tx, h_rx) = mpsc::channel(HELPER_BATCHES);
+        let (shared, low_rx, w_tx) = (shared.clone(), low_rx.clone(), w_tx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("dispatch-{k}"))
+            .spawn(move || -> Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let shared = Arc::new(shared.sibling()?);
+                    let mut helper = Dispatch {
+                        shared: &shared,
+                        limits,
+                        progress: None,
+                        in_rx: h_rx,
+                        helpers: Vec::new(),
+                        low_rx,
+                        w_tx,
+                    };
+                    helper.run().await;
+                    Ok(())
+                })
+            })
+            .context("cannot start a dispatcher thread")?;
+        helpers.push(h_tx);
+        helper_threads.push(thread);
+    }
     let mut dispatch = Dispatch {
         shared: &shared,
-        cfg: &cfg,
-        progress: &progress,
+        limits,
+        progress: Some(&progress),
         in_rx,
+        helpers,
         low_rx,
         w_tx,
     };
     let (coverage, distinct, failure) = dispatch.run().await;
     drop(dispatch);
+    for t in helper_threads {
+        // Joined off this thread: the writer runs here, and a helper may still be handing
+        // it rows.
+        match tokio::task::spawn_blocking(move || t.join()).await {
+            Ok(Ok(Ok(()))) => {}
+            // Whatever it was given and did not finish is missing from its parts, which
+            // the row count below reports; a rerun crawls them.
+            Ok(Ok(Err(e))) => progress.println(&format!("warning: a dispatcher failed: {e:#}")),
+            Ok(Err(_)) | Err(_) => progress.println("warning: a dispatcher thread panicked"),
+        }
+    }
     let _ = reader.join();
     let written = writer.await.context("the snapshot writer panicked")?;
     progress.finish();
@@ -482,21 +564,46 @@ pub async fn run(cfg: CrawlConfig) -> Result<CrawlSummary> {
 /// Finished domains per message to the writer.
 const WRITER_BATCH: usize = 256;
 
-/// The dispatcher: starts each numbered name's domain procedure within the limits and hands
+/// Batches of names waiting for a helper dispatcher: few, so that names go to whichever
+/// dispatcher has room (the first keeps a batch when its helper's queue is full).
+const HELPER_BATCHES: usize = 2;
+
+/// What a dispatcher may start.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// Its share of the domains in flight.
+    domains_in_flight: usize,
+    /// Its share of the DNS queries in flight: how many of its domains may be in their MX
+    /// lookup at once ([`MxGate`]).
+    dns_in_flight: usize,
+    part_size: u64,
+    /// Parts open (their rows held) at once, counted from the lowest unwritten part.
+    open_parts: u64,
+}
+
+/// A dispatcher: starts each numbered name's domain procedure within the limits and hands
 /// the finished ones to the writer.
+///
+/// The first dispatcher reads the input stage and passes batches of names on to the others
+/// (helpers, one per thread, see [`CrawlConfig::dispatchers`]) in turn, keeping a batch when
+/// its helper is still busy with earlier ones; each hands its finished domains to the writer
+/// itself.
 ///
 /// The domains in progress are futures of this one task (not a task each): starting one is
 /// an allocation, and an answer from the resolver wakes this task once for however many
 /// domains it completes, instead of a runtime task and a wake-up per domain. What is slow and
 /// rare (a host's resolution and SMTP probes) runs as tasks of its own ([`host_entry`]), so
 /// that it holds up only the domains that need that host; its certificate checks go to the
-/// blocking pool. The `crawl` command runs all of this on one thread (see
-/// [`crate::operations::main`]).
+/// blocking pool. Each dispatcher and its tasks run on one thread (the first on the `crawl`
+/// command's current-thread runtime, see [`crate::operations::main`]).
 struct Dispatch<'a> {
     shared: &'a Arc<Shared>,
-    cfg: &'a CrawlConfig,
-    progress: &'a Progress,
+    limits: Limits,
+    /// The first dispatcher's (helpers are only ever sent names).
+    progress: Option<&'a Progress>,
     in_rx: mpsc::Receiver<input::InputMsg>,
+    /// The helpers' queues, in turn; dropped when the input ends.
+    helpers: Vec<mpsc::Sender<input::InputMsg>>,
     low_rx: watch::Receiver<u64>,
     w_tx: mpsc::Sender<WriterMsg>,
 }
@@ -505,10 +612,54 @@ struct Dispatch<'a> {
 /// names, and the failure that stopped it early.
 type InputEnd = (Option<Coverage>, u64, Option<anyhow::Error>);
 
+/// Keeps a dispatcher's domains in their MX lookup within its share of the DNS queries in
+/// flight.
+///
+/// Exists because the domains in flight are more than the queries in flight (the rest wait
+/// for their MX hosts' first resolution and probes), and a domain started while every query
+/// permit is taken only waits for one: parked, woken and polled again, which cost a warm crawl
+/// 8% of its CPU when the permits were the limit.
+struct MxGate {
+    now: AtomicUsize,
+    limit: usize,
+    /// Woken when `now` drops below `limit`: a domain can leave its MX lookup to wait for a
+    /// host without finishing, so the dispatcher would not otherwise look again.
+    room: tokio::sync::Notify,
+}
+
+/// A domain's place in its MX lookup, given back on drop.
+struct InMx<'a>(&'a MxGate);
+
+impl MxGate {
+    fn enter(&self) -> InMx<'_> {
+        self.now.fetch_add(1, Ordering::Relaxed);
+        InMx(self)
+    }
+
+    fn full(&self) -> bool {
+        self.now.load(Ordering::Relaxed) >= self.limit
+    }
+}
+
+impl Drop for InMx<'_> {
+    fn drop(&mut self) {
+        if self.0.now.fetch_sub(1, Ordering::Relaxed) == self.0.limit {
+            self.0.room.notify_one();
+        }
+    }
+}
+
 impl Dispatch<'_> {
     async fn run(&mut self) -> InputEnd {
-        let cap = self.cfg.domains_in_flight.max(1);
-        let open_parts = self.cfg.max_open_parts.max(1);
+        let gate = MxGate {
+            now: AtomicUsize::new(0),
+            limit: self.limits.dns_in_flight.max(1),
+            room: tokio::sync::Notify::new(),
+        };
+        let cap = self.limits.domains_in_flight.max(1);
+        let open_parts = self.limits.open_parts;
+        let part_size = self.limits.part_size;
+        let mut turn = 0usize;
         let (mut coverage, mut distinct, mut failure) = (None, 0, None);
         let mut running = FuturesUnordered::new();
         let mut queued: VecDeque<input::Numbered> = VecDeque::new();
@@ -518,11 +669,10 @@ impl Dispatch<'_> {
             // Start what the limits allow: domains in flight, and parts open (the rows they
             // hold) at once.
             let window = *self.low_rx.borrow() + open_parts;
-            let part_size = self.cfg.part_size;
             let in_window = |n: &input::Numbered| n.index / part_size < window;
-            while running.len() < cap && queued.front().is_some_and(in_window) {
+            while running.len() < cap && !gate.full() && queued.front().is_some_and(in_window) {
                 let Some(n) = queued.pop_front() else { break };
-                running.push(crawl_domain(self.shared, n));
+                running.push(crawl_domain(self.shared, n, gate.enter()));
             }
             // Collect what has finished without waiting, then hand it over in one message.
             while finished.len() < WRITER_BATCH {
@@ -545,19 +695,42 @@ impl Dispatch<'_> {
                 break;
             }
             let held_by_window = queued.front().is_some_and(|n| !in_window(n));
+            let held_by_gate = !queued.is_empty() && running.len() < cap && gate.full();
             tokio::select! {
+                _ = gate.room.notified(), if held_by_gate => {}
                 done = running.next(), if !running.is_empty() => {
                     finished.extend(done);
                 }
                 _ = self.low_rx.changed(), if held_by_window => {}
                 msg = self.in_rx.recv(), if input_open && queued.len() < cap => match msg {
-                    None => input_open = false,
-                    Some(input::InputMsg::Names(names)) => queued.extend(names),
+                    None => {
+                        input_open = false;
+                        self.helpers.clear();
+                    }
+                    Some(input::InputMsg::Names(names)) => {
+                        turn = (turn + 1) % (self.helpers.len() + 1);
+                        let kept = match turn.checked_sub(1).map(|h| &self.helpers[h]) {
+                            None => Some(names),
+                            Some(helper) => match helper.try_send(input::InputMsg::Names(names)) {
+                                Ok(()) => None,
+                                Err(
+                                    mpsc::error::TrySendError::Full(m)
+                                    | mpsc::error::TrySendError::Closed(m),
+                                ) => match m {
+                                    input::InputMsg::Names(n) => Some(n),
+                                    _ => None,
+                                },
+                            },
+                        };
+                        queued.extend(kept.into_iter().flatten());
+                    }
                     Some(input::InputMsg::Sealed { part, count }) => {
                         let _ = self.w_tx.send(WriterMsg::Sealed { part, count }).await;
                     }
                     Some(input::InputMsg::Bad(b)) => {
-                        self.progress.println(&format!("warning: {b}"));
+                        if let Some(p) = self.progress {
+                            p.println(&format!("warning: {b}"));
+                        }
                     }
                     Some(input::InputMsg::End { coverage: c, distinct: d }) => {
                         coverage = Some(c);
@@ -569,6 +742,7 @@ impl Dispatch<'_> {
                         failure = Some(anyhow!("input failed: {e}"));
                         input_open = false;
                         queued.clear();
+                        self.helpers.clear();
                     }
                 },
             }
@@ -630,8 +804,9 @@ const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs
 /// A domain's future is one allocation per domain, so what it carries is kept small: the
 /// rare paths (a second MX lookup, hosts nobody has resolved yet) are boxed futures of their
 /// own, and the rest is plain functions.
-async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered) -> DomainDone {
+async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered, in_mx: InMx<'_>) -> DomainDone {
     let (report, hosts) = mx_stage(&sh.ctx, &n.name).await;
+    drop(in_mx);
     if report.transient_failure {
         return Box::pin(async move {
             tokio::time::sleep(RETRY_PAUSES[0]).await;
@@ -727,13 +902,13 @@ async fn host_entry(sh: &Arc<Shared>, host: &Name) -> (Arc<HostEntry>, bool) {
         .get_or_init(host, || {
             let (sh, host, key) = (sh.clone(), host.clone(), display(host));
             let stage = tokio::spawn(async move {
-                let mut report = check_host(&sh.ctx, &host, &sh.prober).await;
+                let mut report = check_host(&sh.ctx, &host, &*sh.prober).await;
                 for pause in RETRY_PAUSES {
                     if !report.transient_failure {
                         break;
                     }
                     tokio::time::sleep(pause).await;
-                    report = check_host(&sh.ctx, &host, &sh.prober).await;
+                    report = check_host(&sh.ctx, &host, &*sh.prober).await;
                 }
                 let opted_out = sh.optout.covers_name(&key);
                 let (row, probes) = records::host_rows(&report, opted_out);
