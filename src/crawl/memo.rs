@@ -60,7 +60,11 @@ impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
     }
 
     /// The result for `key` if it has been computed (not if it is in progress).
-    pub fn get_ready(&self, key: &K) -> Option<V> {
+    pub fn get_ready<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().get(key).and_then(|c| c.get().cloned())
     }
 
