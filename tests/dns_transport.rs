@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dane_survey::dns::{DnsFailure, Resolver, ResolverConfig};
+use dane_survey::dns::{DnsFailure, Resolver, ResolverConfig, Response};
 use hickory_proto::op::{Message, MessageType, OpCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -217,6 +217,34 @@ fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
 }
 
+/// `count` A queries for `<prefix><i>.example.`, each a task on the current runtime.
+fn spawn_queries(
+    r: &Arc<Resolver>,
+    prefix: &str,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Result<Response, DnsFailure>>> {
+    (0..count)
+        .map(|i| {
+            let (r, q) = (r.clone(), name(&format!("{prefix}{i}.example.")));
+            tokio::spawn(async move { r.query(&q, RecordType::A).await })
+        })
+        .collect()
+}
+
+/// Runs `work` on a thread of its own with a current-thread runtime (as the crawl's further
+/// dispatchers do).
+fn on_own_runtime<T: Send + 'static, F: std::future::Future<Output = T> + 'static>(
+    work: impl FnOnce() -> F + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work())
+    })
+}
+
 #[tokio::test]
 async fn lost_answers_are_retried() {
     let f = fake(Behaviour::DropFirst(2)).await;
@@ -346,16 +374,7 @@ async fn many_in_flight_share_few_sockets() {
     c.udp_sockets = 2;
     c.max_in_flight = 500;
     let r = Arc::new(Resolver::new(c).unwrap());
-    let jobs: Vec<_> = (0..2000)
-        .map(|i| {
-            let r = r.clone();
-            tokio::spawn(async move {
-                r.query(&name(&format!("n{i}.example.")), RecordType::A)
-                    .await
-            })
-        })
-        .collect();
-    for j in jobs {
+    for j in spawn_queries(&r, "n", 2000) {
         assert_eq!(a_of(&j.await.unwrap().unwrap().message), vec![REAL]);
     }
     assert_eq!(r.stats().answered, 2000);
@@ -368,16 +387,7 @@ async fn rate_limit_is_honoured() {
     c.qps = std::num::NonZeroU32::new(20);
     let r = Arc::new(Resolver::new(c).unwrap());
     let started = std::time::Instant::now();
-    let jobs: Vec<_> = (0..40)
-        .map(|i| {
-            let r = r.clone();
-            tokio::spawn(async move {
-                r.query(&name(&format!("r{i}.example.")), RecordType::A)
-                    .await
-            })
-        })
-        .collect();
-    for j in jobs {
+    for j in spawn_queries(&r, "r", 40) {
         j.await.unwrap().unwrap();
     }
     // 40 queries at 20/s with a burst of 20: at least ~1 s.
@@ -426,33 +436,13 @@ async fn siblings_share_the_cap_and_the_counts() {
     c.retries = 0;
     c.max_in_flight = 3;
     let r = Arc::new(Resolver::new(c).unwrap());
-    let on_main: Vec<_> = (0..5)
-        .map(|i| {
-            let r = r.clone();
-            tokio::spawn(async move {
-                r.query(&name(&format!("m{i}.example.")), RecordType::A)
-                    .await
-            })
-        })
-        .collect();
+    let on_main = spawn_queries(&r, "m", 5);
     let (r2, stop) = (r.clone(), Arc::new(tokio::sync::Notify::new()));
     let stop2 = stop.clone();
-    let other = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let s = Arc::new(r2.sibling().unwrap());
-            for i in 0..5 {
-                let s = s.clone();
-                tokio::spawn(async move {
-                    s.query(&name(&format!("o{i}.example.")), RecordType::A)
-                        .await
-                });
-            }
-            stop2.notified().await;
-        })
+    let other = on_own_runtime(move || async move {
+        let s = Arc::new(r2.sibling().unwrap());
+        let _queries = spawn_queries(&s, "o", 5);
+        stop2.notified().await;
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(silent.udp_seen.load(Ordering::SeqCst), 3);
@@ -464,24 +454,13 @@ async fn siblings_share_the_cap_and_the_counts() {
     let f = fake(Behaviour::Answer).await;
     let r = Arc::new(Resolver::new(config(f.addr)).unwrap());
     let r2 = r.clone();
-    let answers = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let s = r2.sibling().unwrap();
-            let mut got = Vec::new();
-            for i in 0..20 {
-                got.push(a_of(
-                    &s.query(&name(&format!("s{i}.example.")), RecordType::A)
-                        .await
-                        .unwrap()
-                        .message,
-                ));
-            }
-            got
-        })
+    let answers = on_own_runtime(move || async move {
+        let s = Arc::new(r2.sibling().unwrap());
+        let mut got = Vec::new();
+        for j in spawn_queries(&s, "s", 20) {
+            got.push(a_of(&j.await.unwrap().unwrap().message));
+        }
+        got
     });
     // Joined off this runtime's thread, which serves the fake resolver.
     let answers = tokio::task::spawn_blocking(move || answers.join().unwrap())

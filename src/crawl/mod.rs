@@ -711,20 +711,13 @@ impl Dispatch<'_> {
                     }
                     Some(input::InputMsg::Names(names)) => {
                         turn = (turn + 1) % (self.helpers.len() + 1);
-                        let kept = match turn.checked_sub(1).map(|h| &self.helpers[h]) {
-                            None => Some(names),
-                            Some(helper) => match helper.try_send(input::InputMsg::Names(names)) {
-                                Ok(()) => None,
-                                Err(
-                                    mpsc::error::TrySendError::Full(m)
-                                    | mpsc::error::TrySendError::Closed(m),
-                                ) => match m {
-                                    input::InputMsg::Names(n) => Some(n),
-                                    _ => None,
-                                },
-                            },
-                        };
-                        queued.extend(kept.into_iter().flatten());
+                        // A helper's place is reserved before the batch moves, so a full
+                        // (or gone) helper leaves it here.
+                        let place = turn.checked_sub(1).map(|h| self.helpers[h].try_reserve());
+                        match place {
+                            Some(Ok(place)) => place.send(input::InputMsg::Names(names)),
+                            None | Some(Err(_)) => queued.extend(names),
+                        }
                     }
                     Some(input::InputMsg::Sealed { part, count }) => {
                         let _ = self.w_tx.send(WriterMsg::Sealed { part, count }).await;

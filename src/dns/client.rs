@@ -1087,9 +1087,6 @@ impl Resolver {
                 ));
             }
         }
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err("Resolver::new must be called inside a Tokio runtime".into());
-        }
         let limiter = config
             .qps
             .map(|q| Arc::new(RateLimiter::direct(Quota::per_second(q))));
@@ -1105,9 +1102,6 @@ impl Resolver {
     /// answer ever crossing threads to reach its query (a wake-up, often a context switch,
     /// per answer), while the survey stays as polite as one client.
     pub fn sibling(&self) -> Result<Self, String> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err("Resolver::sibling must be called inside a Tokio runtime".into());
-        }
         Self::with_transport(
             self.config.clone(),
             self.limiter.clone(),
@@ -1123,6 +1117,9 @@ impl Resolver {
         in_flight: Arc<InFlight>,
         stats: Arc<Stats>,
     ) -> Result<Self, String> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err("a Resolver must be made inside a Tokio runtime".into());
+        }
         let mut servers = Vec::with_capacity(config.servers.len());
         for &addr in &config.servers {
             let lanes = (0..config.udp_sockets.max(1))
