@@ -56,6 +56,8 @@ fn answer_to(query: &Message, addr: Ipv4Addr) -> Message {
 struct Fake {
     addr: SocketAddr,
     udp_seen: Arc<AtomicUsize>,
+    /// The source port of each UDP query, in arrival order.
+    udp_ports: Arc<std::sync::Mutex<Vec<u16>>>,
     tcp_connections: Arc<AtomicUsize>,
 }
 
@@ -71,7 +73,8 @@ async fn fake(behaviour: Behaviour) -> Fake {
     let addr = udp.local_addr().unwrap();
     let udp_seen = Arc::new(AtomicUsize::new(0));
     let tcp_connections = Arc::new(AtomicUsize::new(0));
-    let seen = udp_seen.clone();
+    let udp_ports = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, ports) = (udp_seen.clone(), udp_ports.clone());
     tokio::spawn(async move {
         let udp = Arc::new(udp);
         let forger = Arc::new(UdpSocket::bind("127.0.0.2:0").await.unwrap());
@@ -82,6 +85,7 @@ async fn fake(behaviour: Behaviour) -> Fake {
                 return;
             };
             seen.fetch_add(1, Ordering::SeqCst);
+            ports.lock().unwrap().push(peer.port());
             let Ok(q) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
@@ -191,6 +195,7 @@ async fn fake(behaviour: Behaviour) -> Fake {
     Fake {
         addr,
         udp_seen,
+        udp_ports,
         tcp_connections,
     }
 }
@@ -378,6 +383,35 @@ async fn many_in_flight_share_few_sockets() {
         assert_eq!(a_of(&j.await.unwrap().unwrap().message), vec![REAL]);
     }
     assert_eq!(r.stats().answered, 2000);
+}
+
+#[tokio::test]
+async fn queries_take_the_lanes_in_runs_of_their_share_of_the_cap() {
+    let f = fake(Behaviour::Answer).await;
+    let mut c = config(f.addr);
+    c.udp_sockets = 4;
+    c.max_in_flight = 12; // a run of 3 queries per socket
+    let r = Resolver::new(c).unwrap();
+    for i in 0..24 {
+        r.query(&name(&format!("q{i}.example.")), RecordType::A)
+            .await
+            .unwrap();
+    }
+    let ports = f.udp_ports.lock().unwrap().clone();
+    assert_eq!(ports.len(), 24);
+    let runs: Vec<&[u16]> = ports.chunks(3).collect();
+    for run in &runs {
+        assert!(
+            run.iter().all(|p| *p == run[0]),
+            "a run spans sockets: {ports:?}"
+        );
+    }
+    // Four sockets in turn, twice.
+    let first: Vec<u16> = runs[..4].iter().map(|run| run[0]).collect();
+    let distinct: std::collections::BTreeSet<u16> = first.iter().copied().collect();
+    assert_eq!(distinct.len(), 4, "{ports:?}");
+    let second: Vec<u16> = runs[4..].iter().map(|run| run[0]).collect();
+    assert_eq!(first, second);
 }
 
 #[tokio::test]
