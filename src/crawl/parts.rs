@@ -122,7 +122,10 @@ pub fn write_part(
     mut probes: Vec<ProbeRow>,
 ) -> Result<()> {
     let expected = domains.len();
-    let rows: Vec<DomainRow> = domains.into_iter().flatten().collect();
+    // Sized up front: collected through `flatten`, the vector would grow (and copy every
+    // row again) a dozen times.
+    let mut rows: Vec<DomainRow> = Vec::with_capacity(expected);
+    rows.extend(domains.into_iter().flatten());
     if rows.len() != expected {
         bail!(
             "internal: part {part} has {} of its {expected} domains",

@@ -38,6 +38,8 @@ pub fn tld_of(domain: &str) -> String {
 }
 
 /// The domain row of a finished report (taken by value: its strings move into the row).
+/// `checked_at` is left at 0 for the dispatcher to stamp, once per batch of finished domains
+/// (a clock read per domain was 1% of a crawl's CPU).
 pub fn domain_row(r: DomainReport, source: &str) -> DomainRow {
     let mut mx: Vec<MxRecord> =
         r.mx.records
@@ -62,7 +64,7 @@ pub fn domain_row(r: DomainReport, source: &str) -> DomainRow {
         verdict: r.verdict,
         all_hosts_verdict: r.all_hosts_verdict,
         reason: r.reason,
-        checked_at: now_micros(),
+        checked_at: 0,
     }
 }
 

@@ -76,7 +76,8 @@ pub struct DomainRow {
     pub all_hosts_verdict: Option<DomainVerdict>,
     /// Why, in a sentence.
     pub reason: String,
-    /// When the domain's row was completed (unix µs) — a timing.
+    /// When the domain's row was completed (unix µs; the crawl stamps the domains finished
+    /// together with one reading) — a timing.
     pub checked_at: i64,
 }
 

@@ -419,13 +419,18 @@ fn set_providers(
 ) {
     let primary = hosts.iter().filter(|h| h.0 == lowest);
     let printed = &report.mx.records;
-    report.primary_hosts = primary
-        .clone()
-        .map(|h| match records.iter().position(|r| r.1 == h.1) {
-            Some(i) => printed[i].1.clone(),
-            None => display(&h.1),
-        })
-        .collect();
+    report.primary_hosts = match printed.as_slice() {
+        // A lone MX record (most domains) is the primary host, printed already: no names
+        // to compare.
+        [(_, text)] => vec![text.clone()],
+        _ => primary
+            .clone()
+            .map(|h| match records.iter().position(|r| r.1 == h.1) {
+                Some(i) => printed[i].1.clone(),
+                None => display(&h.1),
+            })
+            .collect(),
+    };
     report.providers = primary
         .zip(&report.primary_hosts)
         .filter(|(h, _)| invalid_mx_target(&h.1).is_none())
