@@ -139,23 +139,25 @@ pub(crate) fn is_plain_label(label: &[u8]) -> bool {
 pub fn display(name: &Name) -> String {
     // Host names (nearly every name the survey sees) are copied label by label, lower-cased;
     // anything hickory would escape takes its path, so both give the same text.
-    let mut text = String::with_capacity(name.len());
+    let mut text = Vec::with_capacity(name.len());
     for label in name.iter() {
         // A plain label is ASCII (letters, digits, hyphens): copied as a whole.
-        let (true, Ok(label)) = (is_plain_label(label), std::str::from_utf8(label)) else {
+        if !is_plain_label(label) {
             return display_escaped(name);
-        };
+        }
         if !text.is_empty() {
-            text.push('.');
+            text.push(b'.');
         }
         let start = text.len();
-        text.push_str(label);
+        text.extend_from_slice(label);
         text[start..].make_ascii_lowercase();
     }
-    if text.is_empty() {
-        return display_escaped(name);
+    // ASCII throughout, so this cannot fail: one check of the whole text instead of one per
+    // label.
+    match String::from_utf8(text) {
+        Ok(text) if !text.is_empty() => text,
+        _ => display_escaped(name),
     }
-    text
 }
 
 /// [`display`] through hickory's presentation format (escapes, the root).

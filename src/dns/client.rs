@@ -15,9 +15,9 @@
 //! * **TCP** (RFC 7766): a truncated UDP answer is asked again over one persistent, pipelined
 //!   connection per resolver (length-prefixed framing, answers matched by id and question in
 //!   any order), reconnected on demand.
-//! * **Limits**: a cap on queries in flight (a lock-free counter), an optional global rate in queries
-//!   per second (governor), a timeout per try that doubles on each retry (bounded backoff),
-//!   and a bounded number of retries, each to the least-loaded resolver.
+//! * **Limits**: a cap on queries in flight (a lock-free counter), an optional global rate in
+//!   queries per second (governor), a timeout per try that doubles on each retry (bounded
+//!   backoff), and a bounded number of retries, each to the least-loaded resolver.
 //!
 //! The receive loop only reads the header and compares the question bytes; the full parse
 //! (hickory-proto) happens on the querying task, so parsing spreads over the runtime's workers.
@@ -214,8 +214,13 @@ impl Stats {
 /// What a waiting query receives: the raw answer, or why the transport gave up on it.
 type Delivery = Result<Vec<u8>, DnsFailure>;
 
-/// Marks a free entry of the id table.
-const NO_SLOT: u32 = u32::MAX;
+/// Marks a free entry of the id table (so a socket holds fewer slots than this).
+const NO_SLOT: u16 = u16::MAX;
+
+/// A slot index as the id table holds it: slots are only made below [`NO_SLOT`], so it fits.
+fn id_entry(index: u32) -> u16 {
+    u16::try_from(index).unwrap_or(NO_SLOT)
+}
 
 /// Where one query stands.
 enum SlotState {
@@ -252,8 +257,10 @@ struct Deadlines {
 /// one uncontended lock — no allocation, no channel and no runtime timer per query, which is
 /// what let the transport keep up with `dnsperf`.
 struct Table {
-    /// Slot index by query id ([`NO_SLOT`] when the id is free).
-    by_id: Box<[u32]>,
+    /// Slot index by query id ([`NO_SLOT`] when the id is free). Ids are drawn at random, so
+    /// each query touches a random entry: 16-bit entries halve the table (128 KiB a socket)
+    /// and the cache misses it costs.
+    by_id: Box<[u16]>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     /// Slots in [`SlotState::Waiting`].
@@ -299,9 +306,10 @@ impl Table {
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
-                let i = u32::try_from(self.slots.len())
+                let i = u16::try_from(self.slots.len())
                     .ok()
                     .filter(|&i| i != NO_SLOT)
+                    .map(u32::from)
                     .ok_or_else(|| DnsFailure::Network("too many queries in flight".into()))?;
                 self.slots.push(Slot {
                     generation: 0,
@@ -319,7 +327,7 @@ impl Table {
         slot.question.clear();
         slot.question.extend_from_slice(question);
         let generation = slot.generation;
-        self.by_id[usize::from(id)] = index;
+        self.by_id[usize::from(id)] = id_entry(index);
         self.waiting += 1;
         if let Some(wait) = wait {
             let due = Instant::now() + wait;
@@ -364,7 +372,7 @@ impl Table {
         if !matches!(slot.state, SlotState::Waiting) {
             return;
         }
-        if self.by_id[usize::from(slot.id)] == index {
+        if self.by_id[usize::from(slot.id)] == id_entry(index) {
             self.by_id[usize::from(slot.id)] = NO_SLOT;
         }
         slot.state = SlotState::Done(outcome);
@@ -381,7 +389,7 @@ impl Table {
             SlotState::Free => return,
             SlotState::Waiting => {
                 self.waiting -= 1;
-                if self.by_id[usize::from(slot.id)] == index {
+                if self.by_id[usize::from(slot.id)] == id_entry(index) {
                     self.by_id[usize::from(slot.id)] = NO_SLOT;
                 }
             }
@@ -417,11 +425,12 @@ impl Table {
             Stats::bump(&stats.dropped_malformed);
             return;
         };
-        let index = self.by_id[usize::from(id)];
-        if index == NO_SLOT {
+        let entry = self.by_id[usize::from(id)];
+        if entry == NO_SLOT {
             Stats::bump(&stats.dropped_unknown_id);
             return;
         }
+        let index = u32::from(entry);
         if !same_question(&self.slots[index as usize].question, &msg[span]) {
             Stats::bump(&stats.dropped_wrong_question);
             return;
@@ -622,16 +631,27 @@ impl UdpLane {
         let std_sock = std::net::UdpSocket::bind(bind)?;
         std_sock.connect(server)?;
         std_sock.set_nonblocking(true)?;
-        for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
-            // SAFETY: setsockopt on a socket we own, with a correctly sized int value.
-            unsafe {
-                libc::setsockopt(
-                    std_sock.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&SOCKET_BUFFER as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
+        // The FORCE options pass the system's cap (net.core.rmem_max, 208 KiB on a stock
+        // Debian, less than a run of answers can need) where we may (CAP_NET_ADMIN); elsewhere
+        // the plain ones give what the cap allows.
+        for (force, opt) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            let set = |opt| {
+                // SAFETY: setsockopt on a socket we own, with a correctly sized int value.
+                unsafe {
+                    libc::setsockopt(
+                        std_sock.as_raw_fd(),
+                        libc::SOL_SOCKET,
+                        opt,
+                        (&SOCKET_BUFFER as *const libc::c_int).cast(),
+                        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                }
+            };
+            if set(force) != 0 {
+                set(opt);
             }
         }
         let sock = Arc::new(UdpSocket::from_std(std_sock)?);
