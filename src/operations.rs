@@ -555,11 +555,11 @@ pub fn main() -> ExitCode {
             .build(),
         // One thread for the first dispatcher's async work (its domains, DNS sockets and SMTP
         // sessions; further `--threads` each get a runtime like this one); the input stage,
-        // the Parquet writer and the certificate checks have threads of their own. On several threads every DNS answer crossed between them
-        // (sender, receiver and dispatcher each on whichever worker was free, and a wake-up,
-        // often a context switch, at each hand-over): two 1M-name crawls run side by side used
-        // 15.1 s of CPU each on the multi-threaded runtime and 11.3 s on this one, and one
-        // thread still sends more queries than a resolver sustains for a survey.
+        // the Parquet writer and the certificate checks have threads of their own. On several
+        // threads every DNS answer crossed between them (sender, receiver and dispatcher each
+        // on whichever worker was free, and a wake-up, often a context switch, at each
+        // hand-over): two 1M-name crawls run side by side used 15.1 s of CPU each on the
+        // multi-threaded runtime and 11.3 s on this one.
         Command::Crawl(_) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),

@@ -6,7 +6,7 @@
 //!   compared ignoring case); anything else — unknown or late id, wrong question, not a
 //!   response, too short — is dropped and counted in [`Stats`]. Datagrams from any other
 //!   source address never reach us: the sockets are connected, so the kernel filters them.
-//!   Queries take the lanes in turn, a run of [`lane_run`] at a time (the in-flight cap over
+//!   Queries take the lanes in turn, a run of `lane_run` at a time (the in-flight cap over
 //!   the lanes): each lane's queries leave and its answers arrive in bursts, many per
 //!   `sendmmsg` and `recvmmsg`, instead of a few per call on every socket (a run of one cost a
 //!   warm crawl 6% more CPU); and as the run is the lane's share of the cap, every lane still
