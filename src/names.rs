@@ -109,19 +109,38 @@ pub fn normalize_text(input: &str) -> Result<String, NameError> {
 /// labels directly, which is several times cheaper than hickory's escape-aware parser; any
 /// other text (escapes) goes through that parser. `None` when it is not a valid name.
 pub fn name_from_canonical(text: &str) -> Option<Name> {
+    parse_canonical(text).map(|(name, _)| name)
+}
+
+/// [`name_from_canonical`] and the name's [`display`] text, which for a plain lower-case
+/// host name is the input without its trailing dot: the crawl gets both from the zone lists'
+/// text instead of printing every domain back from its `Name`.
+pub fn name_and_display(text: &str) -> Option<(Name, String)> {
+    let (name, plain) = parse_canonical(text)?;
     let bare = text.strip_suffix('.').unwrap_or(text);
-    if !bare.split('.').all(|l| is_plain_label(l.as_bytes())) {
-        return Name::from_ascii(text).ok().map(|mut n| {
-            n.set_fqdn(true);
-            n
-        });
-    }
+    let printed = if plain && !bare.bytes().any(|b| b.is_ascii_uppercase()) {
+        bare.to_string()
+    } else {
+        display(&name)
+    };
+    Some((name, printed))
+}
+
+/// The name, and whether every label was plain ([`is_plain_label`]: split directly, not by
+/// hickory's parser).
+fn parse_canonical(text: &str) -> Option<(Name, bool)> {
+    let bare = text.strip_suffix('.').unwrap_or(text);
     let mut name = Name::root();
-    for label in bare.split('.') {
+    for label in bare.as_bytes().split(|&b| b == b'.') {
+        if !is_plain_label(label) {
+            let mut name = Name::from_ascii(text).ok()?;
+            name.set_fqdn(true);
+            return Some((name, false));
+        }
         // A name over 255 octets is refused here.
-        name = name.append_label(label.as_bytes()).ok()?;
+        name = name.append_label(label).ok()?;
     }
-    Some(name)
+    Some((name, true))
 }
 
 /// Letters, digits, `-` and `_`: the bytes of a host-name label (`_` as real zones use it).
@@ -228,6 +247,30 @@ fn is_plain_host(name: &Name) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_and_its_display_text_from_the_input_text() {
+        for text in [
+            "example.com.",
+            "example.com",
+            "Example.COM.",
+            "_25._tcp.mx.example.",
+            "xn--bcher-kva.example.",
+            "a\\.b.example.",
+            "d0.scale.test.",
+        ] {
+            let (name, printed) = name_and_display(text).unwrap();
+            assert_eq!(Some(&name), name_from_canonical(text).as_ref(), "{text}");
+            assert_eq!(printed, display(&name), "{text}");
+        }
+        for bad in [
+            format!("{}.example.", "a".repeat(64)),
+            "-lead.example.".into(),
+        ] {
+            assert!(name_and_display(&bad).is_none(), "{bad}");
+            assert!(name_from_canonical(&bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn normalises() {

@@ -36,6 +36,8 @@ enum Behaviour {
     ServFailOnce,
     /// SERVFAIL with EDE 6 (DNSSEC Bogus) every time.
     ServFailBogus,
+    /// Answer with the signed MX RRset [`mx_records`] gives for the name.
+    Mx,
 }
 
 const REAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -51,6 +53,19 @@ fn answer_to(query: &Message, addr: Ipv4Addr) -> Message {
         m.add_answer(Record::from_rdata(q.name().clone(), 60, RData::A(A(addr))));
     }
     m
+}
+
+/// The MX RRset of a name in [`Behaviour::Mx`]: its first label is the shape.
+fn mx_records(name: &Name) -> Vec<(u16, &'static str)> {
+    let first = name.iter().next().unwrap_or_default();
+    match first {
+        b"null" => vec![(0, ".")],
+        b"lone-root" => vec![(10, ".")],
+        b"ip" => vec![(10, "192.0.2.25.")],
+        b"root-primary" => vec![(10, "mx.provider.example."), (10, ".")],
+        b"root-backup" => vec![(10, "mx.provider.example."), (20, ".")],
+        _ => vec![(10, "mx.provider.example.")],
+    }
 }
 
 struct Fake {
@@ -130,6 +145,17 @@ async fn fake(behaviour: Behaviour) -> Fake {
                 }
                 Behaviour::ServFailOnce => {}
                 Behaviour::ServFailBogus => unreachable!(),
+                Behaviour::Mx => {
+                    let mut m = answer_to(&q, REAL);
+                    m.answers.clear();
+                    let owner = q.queries[0].name().clone();
+                    for (pref, host) in mx_records(&owner) {
+                        let mx = hickory_proto::rr::rdata::MX::new(pref, name(host));
+                        m.add_answer(Record::from_rdata(owner.clone(), 60, RData::MX(mx)));
+                    }
+                    udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+                    continue;
+                }
                 Behaviour::Forge => {
                     // Wrong id.
                     let mut m = answer_to(&q, FORGED);
@@ -502,4 +528,45 @@ async fn siblings_share_the_cap_and_the_counts() {
         .unwrap();
     assert!(answers.iter().all(|a| a == &vec![REAL]));
     assert_eq!(r.stats().answered, 20);
+}
+
+#[tokio::test]
+async fn mx_targets_that_cannot_be_mail_hosts_make_the_domain_invalid() {
+    // RFC 7505: only a lone `0 .` is a null MX; the root as any other (primary) target, or
+    // an IP address as a target, cannot be a mail host (the primer's `invalid_mx`).
+    use dane_survey::survey::{mx_stage, CheckContext};
+    use dane_survey::verdict::DomainVerdict;
+    let server = fake(Behaviour::Mx).await;
+    let ctx = CheckContext {
+        resolver: Resolver::new(config(server.addr)).unwrap(),
+        probe: Default::default(),
+        at: 0,
+        allow_loopback: true,
+        smtp_port: 25,
+        probe_without_tlsa: false,
+    };
+    for (domain, verdict, hosts_follow) in [
+        ("null.example.", DomainVerdict::NullMx, false),
+        ("lone-root.example.", DomainVerdict::InvalidMx, false),
+        ("ip.example.", DomainVerdict::InvalidMx, false),
+        ("root-primary.example.", DomainVerdict::InvalidMx, false),
+        ("root-backup.example.", DomainVerdict::MxLookupFailed, true),
+        ("fine.example.", DomainVerdict::MxLookupFailed, true),
+    ] {
+        let printed = domain.trim_end_matches('.').to_string();
+        let (report, hosts) = mx_stage(&ctx, &name(domain), printed).await;
+        // Domains whose hosts are still to be checked keep the placeholder verdict.
+        assert_eq!(report.verdict, verdict, "{domain}: {}", report.reason);
+        assert_eq!(hosts.is_some(), hosts_follow, "{domain}");
+        if verdict == DomainVerdict::InvalidMx {
+            assert!(
+                report.reason.starts_with("primary MX host "),
+                "{}",
+                report.reason
+            );
+        }
+        if hosts_follow {
+            assert_eq!(report.providers, ["provider.example"], "{domain}");
+        }
+    }
 }

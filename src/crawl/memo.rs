@@ -12,13 +12,18 @@ use tokio::sync::OnceCell;
 /// Exists because a million domains share a few thousand MX hosts: without it the survey
 /// would be a million times slower and a million times ruder.
 pub struct Memo<K, V> {
-    cells: Mutex<HashMap<K, Arc<OnceCell<V>>>>,
+    cells: Mutex<Cells<K, V>>,
 }
+
+/// The table behind the lock. Its keys come from peers (MX host names), so it is keyed with
+/// a per-run random seed, but by foldhash rather than SipHash: the crawl looks a host up
+/// for every domain, and SipHash was most of that lookup.
+type Cells<K, V> = HashMap<K, Arc<OnceCell<V>>, foldhash::quality::RandomState>;
 
 impl<K: Eq + Hash + Clone, V: Clone> Default for Memo<K, V> {
     fn default() -> Self {
         Memo {
-            cells: Mutex::new(HashMap::new()),
+            cells: Mutex::new(Cells::default()),
         }
     }
 }
@@ -78,7 +83,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Memo<K, V> {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<OnceCell<V>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cells<K, V>> {
         // A panic while holding this lock cannot leave the map inconsistent (inserts are
         // single calls), so a poisoned lock is still usable.
         self.cells.lock().unwrap_or_else(|e| e.into_inner())

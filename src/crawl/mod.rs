@@ -253,7 +253,8 @@ fn fingerprint(cfg: &CrawlConfig, optout: &OptOut) -> String {
         })
         .collect();
     let text = format!(
-        "{files:?}|{:?}|{:?}|{:?}|{}|{}|{}|{}",
+        "{files:?}|{}|{:?}|{:?}|{:?}|{}|{}|{}|{}",
+        input::NUMBERING,
         cfg.format,
         cfg.origin,
         cfg.shard.map(|s| s.to_string()),
@@ -819,8 +820,9 @@ const RETRY_PAUSES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs
 /// started: only the MX lookup is awaited here, and what follows is a plain function that
 /// either finishes the domain or hands back a boxed future for the rare paths (a second MX
 /// lookup, hosts nobody has resolved yet).
-async fn crawl_domain(sh: &Arc<Shared>, n: input::Numbered, in_mx: InMx<'_>) -> DomainDone {
-    let (report, hosts) = mx_stage(&sh.ctx, &n.name).await;
+async fn crawl_domain(sh: &Arc<Shared>, mut n: input::Numbered, in_mx: InMx<'_>) -> DomainDone {
+    let printed = std::mem::take(&mut n.text);
+    let (report, hosts) = mx_stage(&sh.ctx, &n.name, printed).await;
     drop(in_mx);
     match after_mx(sh, n, report, hosts) {
         Ok(done) => done,
@@ -840,7 +842,7 @@ fn after_mx<'a>(
     if report.transient_failure {
         return Err(Box::pin(async move {
             tokio::time::sleep(RETRY_PAUSES[0]).await;
-            let (report, hosts) = mx_stage(&sh.ctx, &n.name).await;
+            let (report, hosts) = mx_stage(&sh.ctx, &n.name, report.domain).await;
             resolve_and_finish(sh, n, report, hosts).await
         }));
     }

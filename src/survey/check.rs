@@ -240,7 +240,7 @@ fn addr_of(r: &RData) -> Option<IpAddr> {
 
 /// Runs the whole procedure for `domain` (already normalised), probing directly.
 pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
-    let (mut report, hosts) = mx_stage(ctx, domain).await;
+    let (mut report, hosts) = mx_stage(ctx, domain, display(domain)).await;
     let Some((hosts, lowest)) = hosts else {
         return report;
     };
@@ -289,16 +289,18 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
 /// Steps 1–2 of the procedure: the MX lookup and what it decides alone. Returns the report
 /// so far and, when the MX RRset is secure data naming valid primary hosts, the hosts to go
 /// on with ([`sorted_hosts`]: each once, by preference, and the primary preference);
-/// otherwise the report already holds the final verdict.
+/// otherwise the report already holds the final verdict. `printed` is the domain's
+/// [`display`] text, which the crawl has from its input.
 pub async fn mx_stage(
     ctx: &CheckContext,
     domain: &Name,
+    printed: String,
 ) -> (DomainReport, Option<(Vec<(u16, Name)>, u16)>) {
     // Asked before the report exists: a domain's future is allocated per domain, and what
     // lives across this await makes every one of them larger.
     let mx = ctx.resolver.lookup(domain, RecordType::MX, mx_of).await;
     let mut report = DomainReport {
-        domain: display(domain),
+        domain: printed,
         taxonomy_version: TAXONOMY_VERSION,
         at: ctx.at,
         mx: MxReport {
@@ -319,11 +321,17 @@ pub async fn mx_stage(
     report.mx.security = mx.security();
     // Sorted once: the providers, the invalid-target check and the host stage all use it.
     let sorted = mx.data().map(|d| sorted_hosts(&d.records));
+    let mut invalid_primary = None;
     if let (Some(d), Some((hosts, lowest))) = (mx.data(), &sorted) {
         report.mx.records = d.records.iter().map(|(p, n)| (*p, display(n))).collect();
-        if !(d.records.len() == 1 && d.records[0].1.is_root()) {
-            set_providers(&mut report, &d.records, hosts, *lowest);
-        }
+        invalid_primary = match d.records.as_slice() {
+            // A lone root target: no provider, and invalid unless it is the null MX `0 .`
+            // (judged below).
+            [(_, root)] if root.is_root() => {
+                invalid_mx_target(root).map(|why| (display(root), why))
+            }
+            _ => set_providers(&mut report, &d.records, hosts, *lowest),
+        };
     }
     let (verdict, reason) = match mx {
         // RFC 7505: a lone `0 .` says the domain takes no mail, signed or not.
@@ -360,20 +368,13 @@ pub async fn mx_stage(
             DomainVerdict::Insecure,
             "the MX RRset is not DNSSEC-signed, so DANE does not apply".into(),
         ),
-        Lookup::Data(_) => {
-            let (hosts, lowest) = sorted.unwrap_or_default();
-            match hosts
-                .iter()
-                .filter(|h| h.0 == lowest)
-                .find_map(|h| invalid_mx_target(&h.1).map(|why| (display(&h.1), why)))
-            {
-                Some((name, why)) => (
-                    DomainVerdict::InvalidMx,
-                    format!("primary MX host {name} is invalid: {why}"),
-                ),
-                None => return (report, Some((hosts, lowest))),
-            }
-        }
+        Lookup::Data(_) => match invalid_primary {
+            Some((name, why)) => (
+                DomainVerdict::InvalidMx,
+                format!("primary MX host {name} is invalid: {why}"),
+            ),
+            None => return (report, Some(sorted.unwrap_or_default())),
+        },
     };
     report.verdict = verdict;
     report.reason = reason;
@@ -410,13 +411,14 @@ pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
 /// unsigned domain is still worth knowing for adoption reports).
 ///
 /// `records` are the MX records in the order of `report.mx.records` (their names printed):
-/// a host's text is taken from there instead of printed again.
+/// a host's text is taken from there instead of printed again. Returns the first primary
+/// host that cannot be a mail host, and why ([`invalid_mx_target`], asked once per host).
 fn set_providers(
     report: &mut DomainReport,
     records: &[(u16, Name)],
     hosts: &[(u16, Name)],
     lowest: u16,
-) {
+) -> Option<(String, String)> {
     let primary = hosts.iter().filter(|h| h.0 == lowest);
     let printed = &report.mx.records;
     report.primary_hosts = match printed.as_slice() {
@@ -431,14 +433,20 @@ fn set_providers(
             })
             .collect(),
     };
-    report.providers = primary
-        .zip(&report.primary_hosts)
-        .filter(|(h, _)| invalid_mx_target(&h.1).is_none())
-        .filter_map(|(_, text)| provider_of(text))
-        .collect();
+    let mut invalid = None;
+    report.providers = Vec::with_capacity(report.primary_hosts.len());
+    for (h, text) in primary.zip(&report.primary_hosts) {
+        match invalid_mx_target(&h.1) {
+            Some(why) => {
+                invalid.get_or_insert_with(|| (text.clone(), why));
+            }
+            None => report.providers.extend(provider_of(text)),
+        }
+    }
     report.providers.sort();
     report.providers.dedup();
     report.provider = report.providers.first().cloned();
+    invalid
 }
 
 /// What the domain verdict needs of one MX host: domain-independent, so the crawl keeps one
