@@ -96,33 +96,61 @@ pub enum InputMsg {
     Failed(String),
 }
 
-/// Exact de-duplication within a bucket in 16 bytes a name: a 128-bit XXH3 digest (a
-/// collision would need ~2^64 names).
-///
-/// The set hashes the digests again with a per-run random key: the digest itself is fixed
-/// (it places names in buckets, which the numbering depends on), so zone-file names chosen
-/// to share its low bits would otherwise pile up in one probe sequence.
-#[derive(Default)]
-struct Seen(DigestSet);
+/// Exact de-duplication in 16 bytes a name: each name's XXH3-128 under a seed drawn for
+/// this set. Zone files are peer input, and an unseeded non-cryptographic digest could be
+/// made to collide on purpose (one of the two names would silently be dropped as a repeat);
+/// under an unknown seed a collision is chance alone, which would need ~2^64 names. The seed
+/// changes nothing else: which names are repeats, and so the numbering, is the same in
+/// every run.
+struct Seen {
+    seed: u64,
+    digests: HashSet<u128, foldhash::quality::RandomState>,
+}
 
-/// A set of digests, keyed per run (see [`Seen`]).
-type DigestSet = HashSet<u128, foldhash::quality::RandomState>;
-
-/// Which digest places and identifies names, part of the crawl's fingerprint: the numbering
-/// follows from it, so a crawl is never resumed under another one.
-pub const NUMBERING: &str = "xxh3-128";
-
-/// The 128-bit digest of a name; its low bits pick the spill bucket. XXH3 is specified (it
-/// hashes the same on every platform and in every release), which the numbering needs, and
-/// is several times cheaper than the two SipHash passes it replaces.
-fn digest(name: &[u8]) -> u128 {
-    twox_hash::XxHash3_128::oneshot(name)
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            seed: rand::random(),
+            digests: HashSet::default(),
+        }
+    }
 }
 
 impl Seen {
-    fn insert(&mut self, name: &[u8]) -> bool {
-        self.0.insert(digest(name))
+    fn digest(&self, name: &[u8]) -> u128 {
+        twox_hash::XxHash3_128::oneshot_with_seed(self.seed, name)
     }
+
+    /// Whether `name` is new (it is seen from now on).
+    fn insert(&mut self, name: &[u8]) -> bool {
+        let d = self.digest(name);
+        self.digests.insert(d)
+    }
+
+    fn contains(&self, name: &[u8]) -> bool {
+        self.digests.contains(&self.digest(name))
+    }
+
+    fn len(&self) -> usize {
+        self.digests.len()
+    }
+}
+
+/// Which hash places names in the spill buckets, part of the crawl's fingerprint: the
+/// numbering follows from it, so a crawl is never resumed under another one.
+pub const NUMBERING: &str = "xxh3-128 buckets";
+
+/// The unseeded hash that places a name: XXH3-128 is specified (the same on every platform
+/// and in every release, which the numbering needs; std's SipHash `DefaultHasher`, used
+/// before, is not) and several times cheaper than SipHash on names.
+fn placement(name: &[u8]) -> u128 {
+    twox_hash::XxHash3_128::oneshot(name)
+}
+
+/// The spill bucket of a name.
+fn bucket_of(name: &[u8]) -> usize {
+    // The remainder is below SPILL_BUCKETS, so the conversion cannot truncate.
+    (placement(name) % SPILL_BUCKETS as u128) as usize
 }
 
 /// Gives the distinct names their indices and the dispatcher its messages: names in batches,
@@ -269,7 +297,7 @@ fn spill_names(
     let mut coverage = Coverage::default();
     // Names numbered here or spilled: the progress bar's estimate of the distinct names.
     let mut counted = 0u64;
-    let mut ahead = DigestSet::default();
+    let mut ahead = Seen::default();
     for (source, mut reader) in readers.into_iter().enumerate() {
         let source = u16::try_from(source).map_err(|_| "more than 65535 inputs".to_string())?;
         for entry in reader.by_ref() {
@@ -290,9 +318,8 @@ fn spill_names(
             let Ok(len) = u8::try_from(name.len()) else {
                 return Err(format!("internal: name longer than 255 bytes: {name:?}"));
             };
-            let d = digest(name.as_bytes());
             if ahead.len() < ahead_names {
-                if ahead.insert(d) {
+                if ahead.insert(name.as_bytes()) {
                     counted += 1;
                     numbering.push(parse_normalised(name.as_bytes())?, usize::from(source));
                     if !numbering.offer(tx) {
@@ -301,10 +328,10 @@ fn spill_names(
                 }
                 continue;
             }
-            if ahead.contains(&d) {
+            if ahead.contains(name.as_bytes()) {
                 continue;
             }
-            let w = &mut buckets[d as usize % SPILL_BUCKETS];
+            let w = &mut buckets[bucket_of(name.as_bytes())];
             let [s0, s1] = source.to_le_bytes();
             w.write_all(&[s0, s1, len])
                 .and_then(|()| w.write_all(name.as_bytes()))
@@ -426,16 +453,17 @@ mod tests {
     }
 
     #[test]
-    fn the_digest_is_the_one_the_numbering_names() {
-        // The numbering (which bucket a name spills to) follows from the digest, and a resumed
-        // crawl must number as the first run did: a different digest needs a new NUMBERING.
+    fn names_are_placed_by_the_hash_the_numbering_names() {
+        // The numbering (which bucket a name spills to) follows from this hash, and a resumed
+        // crawl must number as the first run did: a different hash needs a new NUMBERING.
         // XXH3-128 of "example.com.", as the reference implementation computes it (Python's
-        // `xxhash.xxh3_128_hexdigest`).
-        assert_eq!(NUMBERING, "xxh3-128");
+        // `xxhash.xxh3_128_intdigest`).
+        assert_eq!(NUMBERING, "xxh3-128 buckets");
         assert_eq!(
-            digest(b"example.com."),
+            placement(b"example.com."),
             0x1483_6830_9775_1f79_6baf_26dc_3b6c_5ee4
         );
+        assert_eq!(bucket_of(b"example.com."), 0xe4);
     }
 
     /// What one run of the input stage sent: names (index, name, source), sealed parts,
