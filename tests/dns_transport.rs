@@ -1,9 +1,11 @@
 //! The DNS transport against misbehaving servers on loopback: lost answers, forged answers
 //! (wrong id, wrong question, wrong source), truncation with TCP fallback and pipelining,
-//! 0x20 case echo, and a resolver that is not there.
+//! 0x20 case echo, and a resolver that is not there; and, over a server that answers any MX
+//! query with a chosen RRset, how the MX stage reads targets that cannot be mail hosts.
 //!
-//! These servers only exercise the transport (ids, questions, framing, timing); DNSSEC
-//! correctness is tested against the real lab in `tests/lab.rs`.
+//! These servers set the AD bit by fiat: they exercise the transport (ids, questions,
+//! framing, timing) and the reading of answers, not DNSSEC, whose correctness is tested
+//! against the real lab in `tests/lab.rs`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
