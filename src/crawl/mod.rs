@@ -51,12 +51,12 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::dns::{selfcheck, Resolver, ResolverConfig};
-use crate::names::{display, name_from_canonical};
+use crate::names::name_from_canonical;
 use crate::smtp::ProbeConfig;
 use crate::snapshot::{self, HostRow, ProbeRow, RunInfo, Table};
 use crate::survey::{
     check_host, judge_domain_row, mx_stage, CheckContext, DomainJudgement, DomainReport,
-    HostSummary, MAX_MX_HOSTS,
+    HostSummary, MxHost, MAX_MX_HOSTS,
 };
 use crate::verdict::TAXONOMY_VERSION;
 use crate::zonelist::{shard::Shard, Coverage, Format, NameReader};
@@ -837,7 +837,7 @@ fn after_mx<'a>(
     sh: &'a Arc<Shared>,
     n: input::Numbered,
     report: DomainReport,
-    hosts: Option<(Vec<(u16, Name)>, u16)>,
+    hosts: Option<(Vec<MxHost>, u16)>,
 ) -> Result<DomainDone, BoxFuture<'a, DomainDone>> {
     if report.transient_failure {
         return Err(Box::pin(async move {
@@ -846,17 +846,16 @@ fn after_mx<'a>(
             resolve_and_finish(sh, n, report, hosts).await
         }));
     }
-    let ready = hosts
-        .as_ref()
-        .map(|(hosts, _)| match report.mx.records.as_slice() {
-            // A lone MX record (most domains): its host printed already.
-            [(_, text)] => sh.hosts.get_ready(text.as_str()).map(|e| vec![(e, false)]),
-            _ => hosts
-                .iter()
-                .take(MAX_MX_HOSTS)
-                .map(|(_, h)| sh.hosts.get_ready(display(h).as_str()).map(|e| (e, false)))
-                .collect::<Option<Vec<_>>>(),
-        });
+    let ready = hosts.as_ref().map(|(hosts, _)| {
+        hosts
+            .iter()
+            .take(MAX_MX_HOSTS)
+            .map(|h| {
+                let key = report.mx.records[h.record].1.as_str();
+                sh.hosts.get_ready(key).map(|e| (e, false))
+            })
+            .collect::<Option<Vec<_>>>()
+    });
     match ready {
         None => Ok(finish_domain(sh, n, report, hosts, Vec::new())),
         Some(Some(entries)) => Ok(finish_domain(sh, n, report, hosts, entries)),
@@ -871,7 +870,7 @@ async fn resolve_and_finish(
     sh: &Arc<Shared>,
     n: input::Numbered,
     report: DomainReport,
-    hosts: Option<(Vec<(u16, Name)>, u16)>,
+    hosts: Option<(Vec<MxHost>, u16)>,
 ) -> DomainDone {
     let entries = match &hosts {
         None => Vec::new(),
@@ -880,7 +879,7 @@ async fn resolve_and_finish(
                 hosts
                     .iter()
                     .take(MAX_MX_HOSTS)
-                    .map(|(_, h)| host_entry(sh, h)),
+                    .map(|h| host_entry(sh, &h.name, &report.mx.records[h.record].1)),
             )
             .await
         }
@@ -893,7 +892,7 @@ fn finish_domain(
     sh: &Shared,
     n: input::Numbered,
     mut report: DomainReport,
-    hosts: Option<(Vec<(u16, Name)>, u16)>,
+    hosts: Option<(Vec<MxHost>, u16)>,
     entries: Vec<(Arc<HostEntry>, bool)>,
 ) -> DomainDone {
     let mut new_hosts = Vec::new();
@@ -919,7 +918,7 @@ fn finish_domain(
                 let list: Vec<(bool, &HostSummary)> = hosts
                     .iter()
                     .zip(&entries)
-                    .map(|((pref, _), (e, _))| (*pref == lowest, &e.summary))
+                    .map(|(h, (e, _))| (h.preference == lowest, &e.summary))
                     .collect();
                 judge_domain_row(&report.domain, &list)
             }
@@ -939,9 +938,9 @@ fn finish_domain(
 }
 
 /// The memoised host stage: resolved and probed by the first domain that names the host, on
-/// a task of its own.
-async fn host_entry(sh: &Arc<Shared>, host: &Name) -> (Arc<HostEntry>, bool) {
-    let key = display(host);
+/// a task of its own. `key` is the host's printed name.
+async fn host_entry(sh: &Arc<Shared>, host: &Name, key: &str) -> (Arc<HostEntry>, bool) {
+    let key = key.to_string();
     sh.hosts
         .get_or_init(&key, || {
             let (sh, host, key) = (sh.clone(), host.clone(), key.clone());

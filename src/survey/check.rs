@@ -115,6 +115,23 @@ pub struct MxReport {
     pub records: Vec<(u16, String)>,
 }
 
+/// An MX host the procedure goes on with ([`sorted_hosts`]): each host once, at its lowest
+/// preference.
+///
+/// Exists so that a host's printed name, its identity in the memo tables and in the rows, is
+/// printed once per record and then found by position rather than printed again or found by
+/// comparing names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxHost {
+    /// The host's lowest preference in the RRset.
+    pub preference: u16,
+    /// The host as first spelt in the RRset.
+    pub name: Name,
+    /// The position of that record in the RRset, and so in [`MxReport::records`], where its
+    /// name is printed.
+    pub record: usize,
+}
+
 /// What one address said and how it was judged.
 #[derive(Debug, Serialize)]
 pub struct AddressReport {
@@ -245,15 +262,12 @@ pub async fn check_domain(ctx: &CheckContext, domain: &Name) -> DomainReport {
         return report;
     };
     // MX RRsets are peer input: check at most MAX_MX_HOSTS hosts (primary ones first).
-    let checks = hosts
-        .iter()
-        .take(MAX_MX_HOSTS)
-        .map(|(pref, name)| async move {
-            let mut h = check_host(ctx, name, &DirectProber).await;
-            h.preference = *pref;
-            h.primary = *pref == lowest;
-            h
-        });
+    let checks = hosts.iter().take(MAX_MX_HOSTS).map(|host| async move {
+        let mut h = check_host(ctx, &host.name, &DirectProber).await;
+        h.preference = host.preference;
+        h.primary = host.preference == lowest;
+        h
+    });
     report.hosts = join_all(checks).await;
     let summaries: Vec<HostSummary> = report.hosts.iter().map(HostSummary::of).collect();
     let hosts: Vec<(bool, &HostSummary)> = report
@@ -295,7 +309,7 @@ pub async fn mx_stage(
     ctx: &CheckContext,
     domain: &Name,
     printed: String,
-) -> (DomainReport, Option<(Vec<(u16, Name)>, u16)>) {
+) -> (DomainReport, Option<(Vec<MxHost>, u16)>) {
     // Asked before the report exists: a domain's future is allocated per domain, and what
     // lives across this await makes every one of them larger.
     let mx = ctx.resolver.lookup(domain, RecordType::MX, mx_of).await;
@@ -319,18 +333,20 @@ pub async fn mx_stage(
     };
     report.mx.lookup = mx.describe();
     report.mx.security = mx.security();
-    // Sorted once: the providers, the invalid-target check and the host stage all use it.
-    let sorted = mx.data().map(|d| sorted_hosts(&d.records));
+    // Each record's name printed once, and the hosts sorted once: the providers, the
+    // invalid-target check and the host stage all use them.
+    let mut sorted = None;
     let mut invalid_primary = None;
-    if let (Some(d), Some((hosts, lowest))) = (mx.data(), &sorted) {
+    if let Some(d) = mx.data() {
         report.mx.records = d.records.iter().map(|(p, n)| (*p, display(n))).collect();
+        let (hosts, lowest) = sorted.insert(sorted_hosts(&d.records, &report.mx.records));
         invalid_primary = match d.records.as_slice() {
             // A lone root target: no provider, and invalid unless it is the null MX `0 .`
             // (judged below).
             [(_, root)] if root.is_root() => {
                 invalid_mx_target(root).map(|why| (display(root), why))
             }
-            _ => set_providers(&mut report, &d.records, hosts, *lowest),
+            _ => set_providers(&mut report, hosts, *lowest),
         };
     }
     let (verdict, reason) = match mx {
@@ -382,18 +398,27 @@ pub async fn mx_stage(
 }
 
 /// The MX hosts sorted by preference then name, each once at its lowest preference, and the
-/// lowest (primary) preference.
-pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
+/// lowest (primary) preference. `printed` is `records` with the names printed ([`display`]):
+/// the text is both the identity of a host (names compare case-insensitively) and the
+/// tie-break of the order.
+pub fn sorted_hosts(records: &[(u16, Name)], printed: &[(u16, String)]) -> (Vec<MxHost>, u16) {
+    debug_assert_eq!(records.len(), printed.len());
     // Most domains have a single MX record: nothing to sort or merge.
-    if let [(preference, host)] = records {
-        return (vec![(*preference, host.clone())], *preference);
+    if let [(preference, name)] = records {
+        let host = MxHost {
+            preference: *preference,
+            name: name.clone(),
+            record: 0,
+        };
+        return (vec![host], *preference);
     }
-    // Each name printed once: the text is both the identity of a host (names compare case-
-    // insensitively) and the tie-break of the order.
-    let mut keyed: Vec<(String, u16, &Name)> =
-        records.iter().map(|(p, n)| (display(n), *p, n)).collect();
+    let mut keyed: Vec<(&str, u16, usize)> = printed
+        .iter()
+        .enumerate()
+        .map(|(i, (p, text))| (text.as_str(), *p, i))
+        .collect();
     // Stable, so the first spelling of a host is the one kept.
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by(|a, b| a.0.cmp(b.0));
     keyed.dedup_by(|later, kept| {
         let same = later.0 == kept.0;
         if same {
@@ -401,42 +426,37 @@ pub fn sorted_hosts(records: &[(u16, Name)]) -> (Vec<(u16, Name)>, u16) {
         }
         same
     });
-    keyed.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    keyed.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
     let lowest = keyed.first().map_or(0, |h| h.1);
-    let hosts = keyed.into_iter().map(|(_, p, n)| (p, n.clone())).collect();
+    let hosts = keyed
+        .into_iter()
+        .map(|(_, preference, record)| MxHost {
+            preference,
+            name: records[record].1.clone(),
+            record,
+        })
+        .collect();
     (hosts, lowest)
 }
 
 /// Fills the primary hosts and providers from an MX RRset (secure or not: the provider of an
-/// unsigned domain is still worth knowing for adoption reports).
-///
-/// `records` are the MX records in the order of `report.mx.records` (their names printed):
-/// a host's text is taken from there instead of printed again. Returns the first primary
-/// host that cannot be a mail host, and why ([`invalid_mx_target`], asked once per host).
+/// unsigned domain is still worth knowing for adoption reports), the hosts' names printed in
+/// `report.mx.records` already. Returns the first primary host that cannot be a mail host,
+/// and why ([`invalid_mx_target`], asked once per host).
 fn set_providers(
     report: &mut DomainReport,
-    records: &[(u16, Name)],
-    hosts: &[(u16, Name)],
+    hosts: &[MxHost],
     lowest: u16,
 ) -> Option<(String, String)> {
-    let primary = hosts.iter().filter(|h| h.0 == lowest);
-    let printed = &report.mx.records;
-    report.primary_hosts = match printed.as_slice() {
-        // A lone MX record (most domains) is the primary host, printed already: no names
-        // to compare.
-        [(_, text)] => vec![text.clone()],
-        _ => primary
-            .clone()
-            .map(|h| match records.iter().position(|r| r.1 == h.1) {
-                Some(i) => printed[i].1.clone(),
-                None => display(&h.1),
-            })
-            .collect(),
-    };
+    let primary = hosts.iter().filter(|h| h.preference == lowest);
+    report.primary_hosts = primary
+        .clone()
+        .map(|h| report.mx.records[h.record].1.clone())
+        .collect();
     let mut invalid = None;
     report.providers = Vec::with_capacity(report.primary_hosts.len());
     for (h, text) in primary.zip(&report.primary_hosts) {
-        match invalid_mx_target(&h.1) {
+        match invalid_mx_target(&h.name) {
             Some(why) => {
                 invalid.get_or_insert_with(|| (text.clone(), why));
             }
@@ -957,19 +977,24 @@ mod tests {
             (10, n("mx1.example.")),
             (5, n("mx2.example.")),
         ];
-        let (hosts, lowest) = sorted_hosts(&records);
+        let printed: Vec<(u16, String)> = records.iter().map(|(p, n)| (*p, display(n))).collect();
+        let (hosts, lowest) = sorted_hosts(&records, &printed);
         assert_eq!(lowest, 5);
-        let got: Vec<(u16, String)> = hosts.iter().map(|(p, h)| (*p, h.to_ascii())).collect();
+        let got: Vec<(u16, String, usize)> = hosts
+            .iter()
+            .map(|h| (h.preference, h.name.to_ascii(), h.record))
+            .collect();
         assert_eq!(
             got,
             [
-                // The host at its lowest preference, spelt as it first appeared.
-                (5, "MX2.example.".to_string()),
-                (10, "mx1.example.".to_string()),
-                (10, "mx3.example.".to_string()),
+                // The host at its lowest preference, spelt as it first appeared, and where
+                // that record is.
+                (5, "MX2.example.".to_string(), 0),
+                (10, "mx1.example.".to_string(), 3),
+                (10, "mx3.example.".to_string(), 1),
             ]
         );
-        assert_eq!(sorted_hosts(&[]), (Vec::new(), 0));
+        assert_eq!(sorted_hosts(&[], &[]), (Vec::new(), 0));
     }
 
     #[test]
@@ -1073,9 +1098,14 @@ mod tests {
     #[test]
     fn a_single_mx_record_sorts_as_itself() {
         let n = |s: &str| Name::from_ascii(s).unwrap();
+        let host = MxHost {
+            preference: 7,
+            name: n("MX.Example."),
+            record: 0,
+        };
         assert_eq!(
-            sorted_hosts(&[(7, n("MX.Example."))]),
-            (vec![(7, n("MX.Example."))], 7)
+            sorted_hosts(&[(7, n("MX.Example."))], &[(7, "mx.example".into())]),
+            (vec![host], 7)
         );
     }
 }

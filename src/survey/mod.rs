@@ -9,7 +9,7 @@ mod policy;
 pub use check::{
     address_policy, check_domain, check_host, judge_domain, judge_domain_row, mx_stage,
     sorted_hosts, AddressReport, CheckContext, DirectProber, DomainJudgement, DomainOutcome,
-    DomainReport, HostReport, HostSummary, MxReport, Probed, Prober, MAX_ADDRESSES_PER_HOST,
-    MAX_LEAF_NAMES, MAX_MX_HOSTS,
+    DomainReport, HostReport, HostSummary, MxHost, MxReport, Probed, Prober,
+    MAX_ADDRESSES_PER_HOST, MAX_LEAF_NAMES, MAX_MX_HOSTS,
 };
 pub use policy::special_purpose;
